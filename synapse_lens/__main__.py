@@ -1,0 +1,3 @@
+from synapse_lens.cli import main
+
+raise SystemExit(main())
