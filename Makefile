@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/synapse-lens smoke
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check synapse_lens tests benchmarks
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 test: $(STAMP) lint
