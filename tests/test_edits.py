@@ -194,19 +194,19 @@ def test_bad_inputs(tiny_bert) -> None:  # type: ignore[no-untyped-def]
         class_id(tiny_bert, 3)
     with pytest.raises(ValueError, match="not in the model"):
         logit_bias(tiny_bert, "nope", 1.0)
-    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
-        with perturbed_weights(tiny_bert, slices, -0.1):
-            pass
-    with pytest.raises(ValueError, match="alpha must be a finite"):
-        with scaled_weights(tiny_bert, slices, float("inf")):
-            pass
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"), perturbed_weights(
+            tiny_bert, slices, -0.1):
+        pass
+    with pytest.raises(ValueError, match="alpha must be a finite"), scaled_weights(
+            tiny_bert, slices, float("inf")):
+        pass
     with pytest.raises(ValueError, match="no unit output weights"):
         unit_output_weights(tiny_bert, names.logits, [0])
     with pytest.raises(ValueError, match="out of range"):
         unit_output_weights(tiny_bert, names.mlp_post(0), [64])
-    with pytest.raises(ValueError, match="no parameter"):
-        with scaled_weights(tiny_bert, [WeightSlice("nope.weight", 0, (0,))], 0.0):
-            pass
+    with pytest.raises(ValueError, match="no parameter"), scaled_weights(
+            tiny_bert, [WeightSlice("nope.weight", 0, (0,))], 0.0):
+        pass
     with pytest.raises(ValueError, match="finite"):
         logit_bias(tiny_bert, 0, float("nan"))
     with pytest.raises(ValueError, match=r"target class 5 not in 0\.\.2"):
