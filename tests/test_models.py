@@ -62,15 +62,16 @@ def test_bare_encoder_with_head_matches_manual_head(tmp_path: Path) -> None:
     head = nn.Linear(32, 5)
     for pooling in ("cls", "mean"):
         model = load_classifier(encoder, tokenizer, head=head, pooling=pooling)
+        pooled_hook = classifier_info(model).names.pooled
         enc = tokenizer(PADDED, padding=True, return_tensors="pt")
         with torch.inference_mode():
             hidden = encoder(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = hidden[:, 0] if pooling == "cls" else (hidden * mask).sum(1) / mask.sum(1)
             expected = head(pooled)
-            got, cache = model.run_with_cache(enc["input_ids"], names_filter="pooler.hook_out")
+            got, cache = model.run_with_cache(enc["input_ids"], names_filter=pooled_hook)
         assert (got - expected).abs().max() <= 1e-5
-        assert (cache["pooler.hook_out"] - pooled).abs().max() <= 1e-5
+        assert (cache[pooled_hook] - pooled).abs().max() <= 1e-5
     assert "bert" not in dict(encoder.named_children())  # the user's module was not modified
     assert not any("_original_component" in n for n, _ in encoder.named_parameters())
 

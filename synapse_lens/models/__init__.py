@@ -5,18 +5,28 @@ from synapse_lens.models.loading import (
     SUPPORTED_ARCHITECTURES,
     ClassifierInfo,
     classifier_info,
+    installed_backend,
     load_classifier,
+    supported_architectures,
 )
 from synapse_lens.models.minilm import minilm_path
-from synapse_lens.models.tiny import tiny_classifier_dir, tiny_hf_classifier, tiny_tokenizer
+from synapse_lens.models.tiny import (
+    FAMILIES,
+    tiny_classifier_dir,
+    tiny_hf_classifier,
+    tiny_tokenizer,
+)
 
 __all__ = [
+    "FAMILIES",
     "SUPPORTED_ARCHITECTURES",
     "ClassifierInfo",
     "EncoderWithHead",
     "classifier_info",
+    "installed_backend",
     "load_classifier",
     "minilm_path",
+    "supported_architectures",
     "tiny_classifier_dir",
     "tiny_hf_classifier",
     "tiny_tokenizer",

@@ -2,11 +2,28 @@
 
 TransformerLens ships adapters for ``BertForMaskedLM`` / ``RobertaForMaskedLM`` only; booting a
 ``*ForSequenceClassification`` checkpoint with them silently drops the classifier (FIELD-NOTES
-§2). The adapters here reuse TL's encoder mapping (embeddings, blocks, attention, MLP) and replace
-the masked-LM head with the classification head, so that
+§2). The adapters here reuse TL's own components (``BlockBridge``, ``AttentionBridge``,
+``MLPBridge``, ...) and TL's BERT adapter settings, map each family's module paths onto the same
+TL names, and replace the masked-LM head with the family's classification head, so that
 
-* ``classifier.hook_out`` carries the class logits, and
-* the pooled vector that the final projection reads has a hook (see :mod:`synapse_lens.names`).
+* ``blocks.{l}.hook_resid_post`` is HF ``hidden_states[l + 1]`` and ``blocks.{l}.mlp.hook_post``
+  the MLP units, for every family;
+* ``classifier.hook_out`` carries the class logits, and the vector that the final projection
+  reads has a hook (see :func:`synapse_lens.names.tl4_head_hooks`).
+
+==============  ==================================  ==========================================
+family          encoder (HF paths)                  head
+==============  ==================================  ==========================================
+bert            ``bert.encoder.layer``              pooler (dense+tanh) → classifier
+roberta         ``roberta.encoder.layer``           first token → dense → tanh → out_proj
+xlm-roberta     as roberta                          as roberta
+electra         ``electra.encoder.layer``           first token → dense → gelu → out_proj
+                (``electra.embeddings_project``)
+distilbert      ``distilbert.transformer.layer``    first token → pre_classifier → ReLU
+                                                    → classifier
+albert          ``albert.encoder``, shared layers   pooler (dense+tanh) → classifier
+                unrolled (:mod:`.shared_layers`)
+==============  ==================================  ==========================================
 
 We build the bridge ourselves (:func:`build_bridge`) instead of registering adapters in TL's
 global factory: loading a model never changes TransformerLens's state.
@@ -21,8 +38,14 @@ import torch
 from torch import nn
 from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.generalized_components import (
+    AttentionBridge,
     BertPoolerBridge,
+    BlockBridge,
+    EmbeddingBridge,
     LinearBridge,
+    MLPBridge,
+    NormalizationBridge,
+    PosEmbedBridge,
 )
 from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 from transformer_lens.model_bridge.sources._bridge_builder import (
@@ -36,6 +59,9 @@ from transformer_lens.model_bridge.supported_architectures.roberta import (
 )
 from transformer_lens.utilities.attn_implementation import force_eager_attention
 
+from synapse_lens.models.heads import EncoderWithHead
+from synapse_lens.models.shared_layers import unroll_albert
+
 _MLM_COMPONENTS = ("mlm_head", "unembed", "ln_final")
 
 
@@ -44,49 +70,208 @@ def _strip_mlm_head(component_mapping: dict[str, Any]) -> None:
         component_mapping.pop(key, None)
 
 
-class BertClassifierAdapter(BertArchitectureAdapter):
-    """``BertForSequenceClassification`` (and our :class:`EncoderWithHead` over a ``BertModel``):
-    TL's BERT encoder mapping, the pooler (when present) and a ``classifier`` head."""
-
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        _strip_mlm_head(self.component_mapping)
-        self.component_mapping["classifier"] = LinearBridge(name="classifier")
-
-    def prepare_model(self, hf_model: Any) -> None:
-        if getattr(hf_model, "pooler", None) is not None:  # EncoderWithHead's own pooling
-            self.components["pooler"] = GeneralizedComponent(name="pooler")
-        elif getattr(getattr(hf_model, "bert", None), "pooler", None) is not None:
-            self.components["pooler"] = BertPoolerBridge(
-                name="bert.pooler", submodules={"dense": LinearBridge(name="dense")}
-            )
+def _install_head(components: dict[str, Any], hf_model: Any, family_head: dict[str, Any]) -> None:
+    """Our :class:`EncoderWithHead` (a ``pooler`` module + linear ``classifier``) or the
+    checkpoint's own head."""
+    if isinstance(hf_model, EncoderWithHead):
+        components["pooler"] = GeneralizedComponent(name="pooler")
+        components["classifier"] = LinearBridge(name="classifier")
+    else:
+        components.update(family_head)
 
 
-class RobertaClassifierAdapter(RobertaArchitectureAdapter):
-    """``RobertaForSequenceClassification``: TL's RoBERTa encoder mapping and the RoBERTa
-    classification head (dense → tanh → out_proj on the first token)."""
-
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        _strip_mlm_head(self.component_mapping)
-        self.component_mapping["classifier"] = GeneralizedComponent(
+def _dense_out_proj_head() -> dict[str, Any]:
+    """RoBERTa / XLM-R / ELECTRA classification head: first token → dense → act → out_proj."""
+    return {
+        "classifier": GeneralizedComponent(
             name="classifier",
             submodules={
                 "dense": LinearBridge(name="dense"),
                 "out_proj": LinearBridge(name="out_proj"),
             },
         )
+    }
 
 
-class RobertaHeadAdapter(RobertaArchitectureAdapter):
-    """Our :class:`EncoderWithHead` over a ``RobertaModel``: a linear ``classifier`` reading
-    the ``pooler`` output."""
+def _ln(name: str, cfg: Any) -> NormalizationBridge:
+    return NormalizationBridge(name=name, config=cfg, use_native_layernorm_autograd=True)
+
+
+def _reprefix(components: dict[str, Any], old: str, new: str) -> None:
+    for component in components.values():
+        if component.name and component.name.startswith(old + "."):
+            component.name = new + component.name[len(old) :]
+
+
+class BertClassifierAdapter(BertArchitectureAdapter):
+    """``BertForSequenceClassification`` (and :class:`EncoderWithHead` over a ``BertModel``):
+    TL's BERT encoder mapping, the pooler (when present) and a ``classifier`` head."""
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        _strip_mlm_head(self.component_mapping)
-        self.component_mapping["classifier"] = LinearBridge(name="classifier")
-        self.component_mapping["pooler"] = GeneralizedComponent(name="pooler")
+        _strip_mlm_head(self.components)
+
+    def prepare_model(self, hf_model: Any) -> None:
+        head: dict[str, Any] = {"classifier": LinearBridge(name="classifier")}
+        if getattr(getattr(hf_model, "bert", None), "pooler", None) is not None:
+            head["pooler"] = BertPoolerBridge(
+                name="bert.pooler", submodules={"dense": LinearBridge(name="dense")}
+            )
+        _install_head(self.components, hf_model, head)
+
+
+class RobertaClassifierAdapter(RobertaArchitectureAdapter):
+    """``RobertaForSequenceClassification`` / ``XLMRobertaForSequenceClassification`` (same
+    module tree under ``roberta``): TL's RoBERTa encoder mapping and the RoBERTa head."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        _strip_mlm_head(self.components)
+
+    def prepare_model(self, hf_model: Any) -> None:
+        super().prepare_model(hf_model)
+        _install_head(self.components, hf_model, _dense_out_proj_head())
+
+
+class ElectraClassifierAdapter(BertArchitectureAdapter):
+    """``ElectraForSequenceClassification``: BERT's layer under ``electra.``. When
+    ``embedding_size != hidden_size`` the embeddings pass ``electra.embeddings_project`` before
+    layer 0, so ``blocks.0.hook_resid_pre`` is the projected vector (HF ``hidden_states[0]``)."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        _strip_mlm_head(self.components)
+        _reprefix(self.components, "bert", "electra")
+
+    def prepare_model(self, hf_model: Any) -> None:
+        if getattr(hf_model.electra, "embeddings_project", None) is not None:
+            self.components["embed_proj"] = LinearBridge(name="electra.embeddings_project")
+        _install_head(self.components, hf_model, _dense_out_proj_head())
+
+
+class DistilBertClassifierAdapter(BertArchitectureAdapter):
+    """``DistilBertForSequenceClassification``: no token types; post-LN layers
+    ``distilbert.transformer.layer.*`` (attention ``q_lin/k_lin/v_lin/out_lin``,
+    ``sa_layer_norm``, ``ffn.lin1/lin2``, ``output_layer_norm``); head first token →
+    ``pre_classifier`` → ReLU → ``classifier``."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        cfg = self.cfg
+        self.component_mapping = {
+            "embed": EmbeddingBridge(name="distilbert.embeddings.word_embeddings"),
+            "pos_embed": PosEmbedBridge(name="distilbert.embeddings.position_embeddings"),
+            "embed_ln": _ln("distilbert.embeddings.LayerNorm", cfg),
+            "blocks": BlockBridge(
+                name="distilbert.transformer.layer",
+                submodules={
+                    "ln1": _ln("sa_layer_norm", cfg),
+                    "ln2": _ln("output_layer_norm", cfg),
+                    "attn": AttentionBridge(
+                        name="attention",
+                        config=cfg,
+                        submodules={
+                            "q": LinearBridge(name="q_lin"),
+                            "k": LinearBridge(name="k_lin"),
+                            "v": LinearBridge(name="v_lin"),
+                            "o": LinearBridge(name="out_lin"),
+                        },
+                    ),
+                    "mlp": MLPBridge(
+                        name="ffn",
+                        config=cfg,
+                        submodules={
+                            "in": LinearBridge(name="lin1"),
+                            "out": LinearBridge(name="lin2"),
+                        },
+                    ),
+                },
+            ),
+        }
+
+    def prepare_model(self, hf_model: Any) -> None:
+        head = {
+            "pre_classifier": LinearBridge(name="pre_classifier"),
+            "classifier": LinearBridge(name="classifier"),
+        }
+        _install_head(self.components, hf_model, head)
+
+
+class AlbertClassifierAdapter(BertArchitectureAdapter):
+    """``AlbertForSequenceClassification``: the shared layer is unrolled into one module per
+    application (:func:`~synapse_lens.models.shared_layers.unroll_albert`, weights still tied),
+    so ``blocks.{l}`` names application ``l``; ``embedding_hidden_mapping_in`` projects the
+    embeddings before layer 0; head ``albert.pooler`` (dense) → tanh → ``classifier``."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        cfg = self.cfg
+        self.component_mapping = {
+            "embed": EmbeddingBridge(name="albert.embeddings.word_embeddings"),
+            "token_type_embed": EmbeddingBridge(name="albert.embeddings.token_type_embeddings"),
+            "pos_embed": PosEmbedBridge(name="albert.embeddings.position_embeddings"),
+            "embed_ln": _ln("albert.embeddings.LayerNorm", cfg),
+            "embed_proj": LinearBridge(name="albert.encoder.embedding_hidden_mapping_in"),
+            "blocks": BlockBridge(
+                name="albert.encoder.layer",
+                # ffn / ffn_output are siblings on AlbertLayer, as in BertLayer (see TL's bert.py).
+                hook_alias_overrides={
+                    "hook_mlp_out": "mlp.out.hook_out",
+                    "hook_mlp_in": "mlp.in.hook_in",
+                },
+                submodules={
+                    "ln1": _ln("attention.LayerNorm", cfg),
+                    "ln2": _ln("full_layer_layer_norm", cfg),
+                    "attn": AttentionBridge(
+                        name="attention",
+                        config=cfg,
+                        submodules={
+                            "q": LinearBridge(name="query"),
+                            "k": LinearBridge(name="key"),
+                            "v": LinearBridge(name="value"),
+                            "o": LinearBridge(name="dense"),
+                        },
+                    ),
+                    "mlp": MLPBridge(
+                        name=None,
+                        config=cfg,
+                        submodules={
+                            "in": LinearBridge(name="ffn"),
+                            "out": LinearBridge(name="ffn_output"),
+                        },
+                    ),
+                },
+            ),
+        }
+
+    def prepare_model(self, hf_model: Any) -> None:
+        self.cfg.n_layers = unroll_albert(hf_model)
+        head: dict[str, Any] = {"classifier": LinearBridge(name="classifier")}
+        if getattr(hf_model.albert, "pooler", None) is not None:
+            head["pooler"] = LinearBridge(name="albert.pooler")
+        _install_head(self.components, hf_model, head)
+
+
+_ADAPTERS: dict[str, type] = {
+    "bert": BertClassifierAdapter,
+    "roberta": RobertaClassifierAdapter,
+    "xlm-roberta": RobertaClassifierAdapter,
+    "electra": ElectraClassifierAdapter,
+    "distilbert": DistilBertClassifierAdapter,
+    "albert": AlbertClassifierAdapter,
+}
+
+
+def adapter_for(family: str) -> type:
+    """The adapter class for a model family (it handles both the checkpoint's own head and
+    :class:`EncoderWithHead`).
+
+    Raises:
+        ValueError: unknown family.
+    """
+    if family not in _ADAPTERS:
+        raise ValueError(f"no adapter for family {family!r}; known: {sorted(_ADAPTERS)}")
+    return _ADAPTERS[family]
 
 
 def build_bridge(
@@ -123,12 +308,3 @@ def build_bridge(
     bridge = TransformerBridge(hf_model, adapter, tokenizer, driver=driver)
     bridge.eval()
     return bridge
-
-
-def adapter_for(family: str, has_head: bool) -> type:
-    """The adapter class for a model family, with the checkpoint's own head or ours."""
-    if family == "bert":
-        return BertClassifierAdapter
-    if family == "roberta":
-        return RobertaClassifierAdapter if has_head else RobertaHeadAdapter
-    raise ValueError(f"no adapter for family {family!r}")

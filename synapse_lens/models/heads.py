@@ -1,8 +1,9 @@
-"""A bare HF encoder (``BertModel`` / ``RobertaModel``) with a classification head you supply.
+"""A bare HF encoder (``BertModel``, ``RobertaModel``, ...) with a classification head you supply.
 
-The module tree mirrors HF's ``*ForSequenceClassification`` classes (the encoder lives under
-``bert`` / ``roberta``, the head under ``classifier``), so the same TransformerLens adapters wrap
-both; the pooling step is its own ``pooler`` module so that the pooled vector has a hook point.
+The module tree mirrors HF's ``*ForSequenceClassification`` classes (the encoder lives under its
+``base_model_prefix``, e.g. ``bert`` / ``roberta``, the head under ``classifier``), so the same
+TransformerLens adapters wrap both; the pooling step is its own ``pooler`` module so that the
+pooled vector has a hook point.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class EncoderWithHead(nn.Module):
     """``encoder`` → ``pooler`` ([CLS] or mean) → ``classifier`` (a linear layer).
 
     Args:
-        encoder: a ``BertModel`` or ``RobertaModel``; stored under its HF prefix
-            (``bert`` / ``roberta``).
+        encoder: a bare HF encoder (``BertModel``, ``RobertaModel``, ``XLMRobertaModel``,
+            ``ElectraModel``, ``DistilBertModel``, ``AlbertModel``); stored under its HF prefix
+            (``bert``, ``roberta``, ``electra``, ``distilbert``, ``albert``).
         head: ``nn.Linear(d_model, n_classes)``.
         pooling: ``"cls"`` (first token) or ``"mean"`` (mean over non-padding tokens).
     """
@@ -52,7 +54,7 @@ class EncoderWithHead(nn.Module):
     def __init__(self, encoder: nn.Module, head: nn.Linear, pooling: Pooling = "cls") -> None:
         super().__init__()
         config: Any = encoder.config
-        prefix: str = config.model_type  # "bert" or "roberta"
+        prefix: str = str(getattr(encoder, "base_model_prefix", "") or config.model_type)
         self.base_model_prefix: str = prefix
         setattr(self, prefix, encoder)
         self.pooler = Pooler(pooling)

@@ -1,47 +1,86 @@
 """``load_classifier``: an encoder classifier as a hooked TransformerLens model.
 
-The returned object is a plain TL 4.x ``TransformerBridge``: ``run_with_hooks``, ``hooks()``,
-``run_with_cache`` and ``transformer_lens.patching`` work on it unchanged. What SYNAPSE needs
-besides (label names, widths, the hook-name map) travels with it as ``model.synapse_info``; read
-it with :func:`classifier_info`.
+With TransformerLens 4.x installed the returned object is a plain ``TransformerBridge``
+(:mod:`synapse_lens.models.adapters`); with TransformerLens 3.x it is a ``HookedEncoder``-based
+classifier (:mod:`synapse_lens.models.tl3`). Either way ``run_with_hooks``, ``hooks()``,
+``run_with_cache`` and ``transformer_lens.patching`` work on it unchanged, and what SYNAPSE needs
+besides (label names, widths, the hook-name map for that backend) travels with it as
+``model.synapse_info``; read it with :func:`classifier_info`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from synapse_lens.models.checkpoints import (
+    SUPPORTED_ARCHITECTURES,
+    check_architecture,
+    encoder_widths,
+    label_names,
+    read_checkpoint,
+    resolve_device,
+    weights_fingerprint,
+)
 from synapse_lens.models.heads import EncoderWithHead, Pooling
-from synapse_lens.names import Backend, HookNames
+from synapse_lens.names import Backend, HookNames, head_hooks
 
 logger = logging.getLogger(__name__)
 
-# HF architecture name -> (family, whether the checkpoint carries its own classifier head)
-SUPPORTED_ARCHITECTURES: dict[str, tuple[str, bool]] = {
-    "BertForSequenceClassification": ("bert", True),
-    "RobertaForSequenceClassification": ("roberta", True),
-    "BertModel": ("bert", False),
-    "RobertaModel": ("roberta", False),
-}
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
+__all__ = [
+    "SUPPORTED_ARCHITECTURES",
+    "ClassifierInfo",
+    "classifier_info",
+    "installed_backend",
+    "load_classifier",
+    "supported_architectures",
+    "weights_fingerprint",
+]
 
-_TOKENIZER_FILES = (
-    "tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model"
-)
+_resolve_device = resolve_device  # kept importable under its former name
+
+
+def installed_backend() -> Backend:
+    """The TransformerLens backend of this environment: ``"tl4-bridge"`` for
+    transformer-lens 4.x, ``"tl3-hooked-encoder"`` for 3.x.
+
+    Raises:
+        ValueError: transformer-lens is missing or older than 3.
+    """
+    try:
+        major = int(version("transformer-lens").split(".")[0])
+    except (PackageNotFoundError, ValueError) as err:
+        raise ValueError(f"transformer-lens 3.x or 4.x is required ({err})") from err
+    if major >= 4:
+        return "tl4-bridge"
+    if major == 3:
+        return "tl3-hooked-encoder"
+    raise ValueError(f"transformer-lens {version('transformer-lens')} is too old; need 3.x or 4.x")
+
+
+def supported_architectures(backend: Backend | None = None) -> dict[str, tuple[str, bool]]:
+    """HF architecture name -> ``(family, has_own_head)`` that ``load_classifier`` accepts on
+    ``backend`` (default: :func:`installed_backend`).
+
+    Example:
+        >>> sorted(supported_architectures("tl3-hooked-encoder"))[:2]
+        ['BertForSequenceClassification', 'BertModel']
+    """
+    backend = installed_backend() if backend is None else backend
+    if backend == "tl4-bridge":
+        return dict(SUPPORTED_ARCHITECTURES)
+    from synapse_lens.models.tl3_convert import TL3_FAMILIES
+
+    return {a: fh for a, fh in SUPPORTED_ARCHITECTURES.items() if fh[0] in TL3_FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -51,7 +90,8 @@ class ClassifierInfo:
     Attributes:
         architecture: HF architecture the model was built from (``"BertModel+head"`` for a bare
             encoder with a supplied head).
-        family: ``"bert"`` or ``"roberta"``.
+        family: ``"bert"``, ``"roberta"``, ``"xlm-roberta"``, ``"electra"``, ``"distilbert"``
+            or ``"albert"``.
         n_layers, d_model, d_mlp, n_classes: widths.
         id2label: class names, indexed by class id.
         pad_token_id: the tokenizer's padding id (masks are derived from it).
@@ -104,86 +144,6 @@ def classifier_info(model: nn.Module) -> ClassifierInfo:
     return info
 
 
-def weights_fingerprint(module: nn.Module) -> str:
-    """SHA-256 over parameter names, shapes and bytes (stable across runs and devices)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu'")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {str(device)!r}")
-    return dev
-
-
-def _architecture_of(config: Any) -> str:
-    archs = getattr(config, "architectures", None) or []
-    arch = archs[0] if archs else None
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise ValueError(
-            f"unsupported architecture {arch!r} "
-            f"(model_type {getattr(config, 'model_type', None)!r}); "
-            f"synapse_lens supports {sorted(SUPPORTED_ARCHITECTURES)}"
-        )
-    return arch
-
-
-def _load_from_directory(path: Path, tokenizer: Any) -> tuple[Any, Any, str]:
-    import transformers
-
-    if not path.is_dir():
-        raise FileNotFoundError(f"model directory {str(path)!r} does not exist")
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{str(path)!r} has no config.json; expected a Hugging Face save_pretrained directory"
-        )
-    config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
-    arch = _architecture_of(config)
-    if not any((path / f).is_file() for f in _WEIGHT_FILES):
-        raise FileNotFoundError(f"{str(path)!r} holds no weights; expected one of {_WEIGHT_FILES}")
-    if tokenizer is None:
-        if not any((path / f).is_file() for f in _TOKENIZER_FILES):
-            raise FileNotFoundError(
-                f"no tokenizer files in {str(path)!r} (expected one of {_TOKENIZER_FILES}); "
-                "save the tokenizer with save_pretrained or pass tokenizer="
-            )
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, TypeError) as err:
-            raise FileNotFoundError(
-                f"no usable tokenizer files in {str(path)!r} (tokenizer.json, vocab.txt or "
-                f"vocab.json + merges.txt with tokenizer_config.json); pass tokenizer= instead"
-            ) from err
-    # .bin checkpoints go through transformers' loader, which uses torch.load(weights_only=True).
-    model_cls = getattr(transformers, arch)
-    hf_model = model_cls.from_pretrained(path, local_files_only=True, attn_implementation="eager")
-    return hf_model, tokenizer, arch
-
-
-def _label_names(
-    config: Any, n_classes: int, id2label: Mapping[int, str] | Sequence[str] | None
-) -> tuple[str, ...]:
-    if id2label is None:
-        mapping = getattr(config, "id2label", None) or {}
-        names = [str(mapping.get(i, f"LABEL_{i}")) for i in range(n_classes)]
-    elif isinstance(id2label, Mapping):
-        names = [str(id2label[i]) if i in id2label else f"LABEL_{i}" for i in range(n_classes)]
-    else:
-        names = [str(x) for x in id2label]
-    if len(names) != n_classes:
-        raise ValueError(f"id2label has {len(names)} names but the head has {n_classes} classes")
-    if len(set(names)) != len(names):
-        raise ValueError(f"id2label names must be unique, got {names}")
-    return tuple(names)
-
-
 def _derive_attention_mask(pad_token_id: int) -> Any:
     """A forward pre-hook deriving ``attention_mask`` from pad ids when none is given, so that
     callers passing tokens only (``transformer_lens.patching``) stay correct on padded batches."""
@@ -210,27 +170,34 @@ def load_classifier(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> Any:
-    """Load an encoder classifier as a hooked TransformerLens 4.x model.
+    """Load an encoder classifier as a hooked TransformerLens model.
+
+    Supported (TL 4.x): ``*ForSequenceClassification`` of BERT, RoBERTa, XLM-RoBERTa, ELECTRA,
+    DistilBERT and ALBERT, and the bare ``*Model`` encoders with a ``head`` you supply; on TL 3.x
+    the families that ``HookedEncoder`` represents exactly (see :func:`supported_architectures`).
 
     Args:
         source: a local Hugging Face checkpoint directory (``save_pretrained`` layout), or an
             already-loaded HF model (it is copied: the original stays untouched).
         tokenizer: required with an in-memory model; read from the directory otherwise.
-        head: for a bare ``BertModel`` / ``RobertaModel``: ``nn.Linear(d_model, n_classes)``.
+        head: for a bare encoder (``BertModel``, ...): ``nn.Linear(d_model, n_classes)``.
         pooling: how ``head`` reads the encoder: ``"cls"`` (first token) or ``"mean"``.
         id2label: class names (overrides the checkpoint's).
         device: ``"cpu"`` or ``"cuda"``.
         dtype: parameter dtype.
 
     Returns:
-        A ``TransformerBridge`` whose forward on a list of strings or a token tensor returns
-        class logits ``[batch, n_classes]`` through the hook ``classifier.hook_out``. Token
-        tensors without ``attention_mask`` get one derived from the pad id. Its
-        :class:`ClassifierInfo` is ``classifier_info(model)``.
+        TL 4.x: a ``TransformerBridge``; TL 3.x: a ``HookedEncoder``-based classifier. Its forward
+        on a list of strings or a token tensor ``[batch, pos]`` (optionally with
+        ``attention_mask=``) returns class logits ``[batch, n_classes]`` through the logits hook
+        (``classifier_info(model).names.logits``). Token tensors without ``attention_mask`` get
+        one derived from the pad id. Its :class:`ClassifierInfo` is ``classifier_info(model)``.
 
     Raises:
         FileNotFoundError: missing directory, config, weights or tokenizer files.
-        ValueError: unsupported architecture, missing or misshapen head, bad device.
+        ValueError: unsupported architecture (the message lists the supported ones), missing
+            or misshapen head, bad device.
+        TypeError: ``source`` is neither a directory nor an HF model.
 
     Example:
         >>> from synapse_lens.models import tiny_classifier_dir
@@ -238,45 +205,43 @@ def load_classifier(
         >>> model(["a short text", "another"]).shape  # doctest: +SKIP
         torch.Size([2, 3])
     """
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
+    backend = installed_backend()
+    supported = supported_architectures(backend)
     if isinstance(source, nn.Module):
         if tokenizer is None:
             raise ValueError("an in-memory model needs its tokenizer: pass tokenizer=")
-        arch = type(source).__name__
-        if arch not in SUPPORTED_ARCHITECTURES:
-            raise ValueError(
-                f"unsupported model class {arch}; synapse_lens supports "
-                f"{sorted(SUPPORTED_ARCHITECTURES)}"
-            )
+        arch = check_architecture(type(source).__name__, supported, backend)
         hf_model: Any = copy.deepcopy(source)
         source_name = "<in-memory>"
     elif isinstance(source, (str, os.PathLike)):
-        hf_model, tokenizer, arch = _load_from_directory(Path(source), tokenizer)
+        hf_model, tokenizer, arch = read_checkpoint(Path(source), tokenizer, supported, backend)
         source_name = str(source)
     else:
         raise TypeError(
             f"source must be a checkpoint directory or a HF model, got {type(source).__name__}"
         )
 
-    family, has_head = SUPPORTED_ARCHITECTURES[arch]
+    family, has_head = supported[arch]
     config: Any = hf_model.config
+    n_layers, d_model, d_mlp, max_length = encoder_widths(config, family)
     if has_head and head is not None:
         raise ValueError(f"{arch} already has a classifier head; do not pass head=")
     if not has_head:
         if head is None:
             raise ValueError(
                 f"{arch} is a bare encoder with no classifier head: pass head=nn.Linear("
-                f"{config.hidden_size}, n_classes) (and pooling='cls' or 'mean')"
+                f"{d_model}, n_classes) (and pooling='cls' or 'mean')"
             )
-        if not isinstance(head, nn.Linear) or head.in_features != config.hidden_size:
+        if not isinstance(head, nn.Linear) or head.in_features != d_model:
             shape = (
                 f"Linear({head.in_features}, {head.out_features})"
                 if isinstance(head, nn.Linear)
                 else type(head).__name__
             )
             raise ValueError(
-                f"head must be nn.Linear({config.hidden_size}, n_classes) for this encoder "
-                f"(d_model={config.hidden_size}), got {shape}"
+                f"head must be nn.Linear({d_model}, n_classes) for this encoder "
+                f"(d_model={d_model}), got {shape}"
             )
         hf_model = EncoderWithHead(hf_model, copy.deepcopy(head), pooling)
         n_classes = head.out_features
@@ -287,45 +252,34 @@ def load_classifier(
         raise ValueError("the tokenizer has no pad token; synapse_lens needs one to mask padding")
     hf_model = hf_model.to(device=dev, dtype=dtype).eval()
     fingerprint = weights_fingerprint(hf_model)
-    from synapse_lens.models.adapters import adapter_for, build_bridge
+    if backend == "tl4-bridge":
+        from synapse_lens.models.adapters import adapter_for, build_bridge
 
-    bridge = build_bridge(
-        hf_model,
-        config,
-        adapter_for(family, has_head),
-        tokenizer,
-        architecture=arch,
-        model_name=source_name,
-        device=str(dev),
-        dtype=dtype,
-    )
-    hf_model.register_forward_pre_hook(
-        _derive_attention_mask(int(tokenizer.pad_token_id)), with_kwargs=True
-    )
-    # "pooled" is what the final projection reads: RoBERTa's head has its own dense+tanh.
-    pooled = "classifier.out_proj.hook_in" if (family, has_head) == ("roberta", True) else (
-        "pooler.hook_out"
-    )
-    names = HookNames(
-        backend="tl4-bridge", n_layers=int(config.num_hidden_layers), pooled=pooled,
-        logits="classifier.hook_out",
-    )
-    max_positions = int(config.max_position_embeddings)
-    if family == "roberta":
-        max_positions -= int(config.pad_token_id) + 1
-    bridge.synapse_info = ClassifierInfo(
+        model = build_bridge(
+            hf_model, config, adapter_for(family), tokenizer, architecture=arch,
+            model_name=source_name, device=str(dev), dtype=dtype,
+        )
+        hf_model.register_forward_pre_hook(
+            _derive_attention_mask(int(tokenizer.pad_token_id)), with_kwargs=True
+        )
+    else:
+        from synapse_lens.models.tl3 import build_tl3_classifier
+
+        model = build_tl3_classifier(hf_model, tokenizer, family=family, device=dev, dtype=dtype)
+    pooled, logits = head_hooks(backend, family, own_head=has_head)
+    model.synapse_info = ClassifierInfo(
         architecture=arch if has_head else f"{arch}+head",
         family=family,
-        n_layers=int(config.num_hidden_layers),
-        d_model=int(config.hidden_size),
-        d_mlp=int(config.intermediate_size),
+        n_layers=n_layers,
+        d_model=d_model,
+        d_mlp=d_mlp,
         n_classes=n_classes,
-        id2label=_label_names(config, n_classes, id2label),
+        id2label=label_names(config, n_classes, id2label),
         pad_token_id=int(tokenizer.pad_token_id),
-        max_length=max_positions,
+        max_length=max_length,
         fingerprint=fingerprint,
         source=source_name,
-        names=names,
+        names=HookNames(backend=backend, n_layers=n_layers, pooled=pooled, logits=logits),
     )
-    logger.info("loaded %s (%s) from %s", arch, family, source_name)
-    return bridge
+    logger.info("loaded %s (%s) on %s from %s", arch, family, backend, source_name)
+    return model

@@ -1,0 +1,146 @@
+"""Reading HF checkpoints for :func:`synapse_lens.load_classifier`: supported architectures,
+directory checks, widths, label names, device and weight fingerprints (backend-independent)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+# HF architecture name -> (family, whether the checkpoint carries its own classifier head)
+SUPPORTED_ARCHITECTURES: dict[str, tuple[str, bool]] = {
+    "BertForSequenceClassification": ("bert", True),
+    "RobertaForSequenceClassification": ("roberta", True),
+    "XLMRobertaForSequenceClassification": ("xlm-roberta", True),
+    "ElectraForSequenceClassification": ("electra", True),
+    "DistilBertForSequenceClassification": ("distilbert", True),
+    "AlbertForSequenceClassification": ("albert", True),
+    "BertModel": ("bert", False),
+    "RobertaModel": ("roberta", False),
+    "XLMRobertaModel": ("xlm-roberta", False),
+    "ElectraModel": ("electra", False),
+    "DistilBertModel": ("distilbert", False),
+    "AlbertModel": ("albert", False),
+}
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_TOKENIZER_FILES = (
+    "tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model"
+)
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """SHA-256 over parameter names, shapes and bytes (stable across runs and devices)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``torch.device`` for ``"cpu"`` / ``"cuda"``; ValueError for anything else or a missing
+    GPU."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {str(device)!r}")
+    return dev
+
+
+def check_architecture(arch: str | None, supported: Mapping[str, Any], backend: str) -> str:
+    """``arch`` if ``supported`` has it, else a ValueError listing the supported ones."""
+    if arch is None or arch not in supported:
+        raise ValueError(
+            f"unsupported architecture {arch!r}; synapse_lens on {backend} supports "
+            f"{sorted(supported)}"
+        )
+    return arch
+
+
+def read_checkpoint(
+    path: Path, tokenizer: Any, supported: Mapping[str, Any], backend: str
+) -> tuple[Any, Any, str]:
+    """``(hf_model, tokenizer, architecture)`` from a ``save_pretrained`` directory."""
+    import transformers
+
+    if not path.is_dir():
+        raise FileNotFoundError(f"model directory {str(path)!r} does not exist")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{str(path)!r} has no config.json; expected a Hugging Face save_pretrained directory"
+        )
+    config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+    archs = getattr(config, "architectures", None) or []
+    try:
+        arch = check_architecture(archs[0] if archs else None, supported, backend)
+    except ValueError as err:
+        raise ValueError(f"{err} (model_type {getattr(config, 'model_type', None)!r})") from None
+    if not any((path / f).is_file() for f in _WEIGHT_FILES):
+        raise FileNotFoundError(f"{str(path)!r} holds no weights; expected one of {_WEIGHT_FILES}")
+    if tokenizer is None:
+        if not any((path / f).is_file() for f in _TOKENIZER_FILES):
+            raise FileNotFoundError(
+                f"no tokenizer files in {str(path)!r} (expected one of {_TOKENIZER_FILES}); "
+                "save the tokenizer with save_pretrained or pass tokenizer="
+            )
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError, TypeError) as err:
+            raise FileNotFoundError(
+                f"no usable tokenizer files in {str(path)!r} (tokenizer.json, vocab.txt or "
+                f"vocab.json + merges.txt with tokenizer_config.json); pass tokenizer= instead"
+            ) from err
+    # .bin checkpoints go through transformers' loader, which uses torch.load(weights_only=True).
+    model_cls = getattr(transformers, arch)
+    hf_model = model_cls.from_pretrained(path, local_files_only=True, attn_implementation="eager")
+    return hf_model, tokenizer, arch
+
+
+def encoder_widths(config: Any, family: str) -> tuple[int, int, int, int]:
+    """``(n_layers, d_model, d_mlp, max_length)`` of an HF encoder config.
+
+    ``n_layers`` counts layer *applications* (ALBERT: ``num_hidden_layers * inner_group_num``);
+    ``max_length`` is the longest sequence the position table allows (RoBERTa-style tables
+    reserve ``pad_token_id + 1`` rows).
+    """
+    if family == "distilbert":
+        n_layers, d_model, d_mlp = config.n_layers, config.dim, config.hidden_dim
+    else:
+        n_layers, d_model, d_mlp = (
+            config.num_hidden_layers, config.hidden_size, config.intermediate_size
+        )
+    if family == "albert":
+        n_layers = n_layers * config.inner_group_num
+    max_positions = int(config.max_position_embeddings)
+    if family in ("roberta", "xlm-roberta"):
+        max_positions -= int(config.pad_token_id) + 1
+    return int(n_layers), int(d_model), int(d_mlp), max_positions
+
+
+def label_names(
+    config: Any, n_classes: int, id2label: Mapping[int, str] | Sequence[str] | None
+) -> tuple[str, ...]:
+    """Class names: ``id2label`` when given, else the config's, else ``LABEL_i``."""
+    if id2label is None:
+        mapping = getattr(config, "id2label", None) or {}
+        names = [str(mapping.get(i, f"LABEL_{i}")) for i in range(n_classes)]
+    elif isinstance(id2label, Mapping):
+        names = [str(id2label[i]) if i in id2label else f"LABEL_{i}" for i in range(n_classes)]
+    else:
+        names = [str(x) for x in id2label]
+    if len(names) != n_classes:
+        raise ValueError(f"id2label has {len(names)} names but the head has {n_classes} classes")
+    if len(set(names)) != len(names):
+        raise ValueError(f"id2label names must be unique, got {names}")
+    return tuple(names)
