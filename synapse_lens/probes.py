@@ -209,7 +209,8 @@ class ProbeResults:
         """Standardised coefficients of a hook's probe (see :func:`standardised_coef`)."""
         return standardised_coef(self._probe(hook_name))
 
-    def _class_id(self, target: str) -> int | None:
+    def class_id(self, target: str) -> int | None:
+        """Class id of a class name, ``None`` for :data:`GLOBAL`; ValueError if unknown."""
         if target == GLOBAL:
             return None
         if target not in self.label_names:
@@ -225,7 +226,7 @@ class ProbeResults:
         """
         probe = self._probe(hook_name)
         scores = coef_scores(standardised_coef(probe), probe[-1].classes_,
-                             self._class_id(target))
+                             self.class_id(target))
         return Ranking(hook_name, self.layers[hook_name], scores, target, "probe")
 
     def targets(self) -> list[str]:
