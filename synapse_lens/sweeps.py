@@ -1,0 +1,394 @@
+"""Named stress-test sweeps over ranked neurons: ablation curves, class-wise matrices, noise.
+
+Each sweep generates :class:`~synapse_lens.experiments.Condition` objects and hands them to
+:func:`~synapse_lens.experiments.run_conditions`; conditions that select the same units of the
+same hook with the same intervention are run once (e.g. random-k shared by per-class rankings).
+
+Example:
+    >>> table = ablation_curve(model, ds, rankings, ks=[5, 20, 80])  # doctest: +SKIP
+    >>> summarize(table)  # mean and 95 % interval over random-k seeds  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from synapse_lens.activations import ClsActivations, cache_cls
+from synapse_lens.data import TextDataset
+from synapse_lens.experiments import (
+    CLEAN_KEY,
+    DEFAULT_METRICS,
+    CleanRun,
+    Condition,
+    Metric,
+    run_conditions,
+)
+from synapse_lens.interventions import HookFn, add_noise
+from synapse_lens.models import classifier_info
+from synapse_lens.rankings import GLOBAL, Ranking
+from synapse_lens.selection import Intervention, Order, make_hook, select_units
+
+NoiseSet = Literal["top", "random", "all"]
+
+
+def _check_seeds(n_seeds: int) -> None:
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
+
+
+def _unit_hooks(
+    model: Any, hook_name: str, units: np.ndarray, spec: Intervention, extra: Any
+) -> Callable[[], list[tuple[str, HookFn]]]:
+    """Deferred hook construction (seeded noise starts fresh at each run). ``extra``: mean
+    statistics, or per-unit sigmas for noise."""
+
+    def build() -> list[tuple[str, HookFn]]:
+        if spec.kind == "noise":
+            return [(hook_name, add_noise(model, hook_name, units, extra, seed=spec.seed,
+                                          position=spec.position))]
+        return [(hook_name, make_hook(model, hook_name, units, spec, extra))]
+
+    return build
+
+
+def _check_rankings(model: Any, rankings: Ranking | Sequence[Ranking]) -> list[Ranking]:
+    items: list[Ranking] = [rankings] if isinstance(rankings, Ranking) else list(rankings)
+    if not items:
+        raise ValueError("no rankings given")
+    info = classifier_info(model)
+    for r in items:
+        if not isinstance(r, Ranking):
+            raise TypeError(f"expected Ranking objects, got {type(r).__name__}")
+        if info.width(r.hook_name) != r.width:
+            raise ValueError(f"ranking of {r.hook_name!r} has {r.width} scores, the model's hook "
+                             f"has width {info.width(r.hook_name)}")
+        if r.target != GLOBAL and r.target not in info.id2label:
+            raise ValueError(f"ranking target {r.target!r} is not a class of the model "
+                             f"{list(info.id2label)}")
+    return items
+
+
+def _check_ks(ks: Sequence[int], rankings: Sequence[Ranking]) -> list[int]:
+    out = sorted({int(k) for k in ks})
+    if not out:
+        raise ValueError("ks is empty")
+    for r in rankings:
+        for k in out:
+            select_units(r, k)  # raises for k < 0 or k > width
+    return out
+
+
+def _stats_for(model: Any, data: TextDataset, names: list[str], stats: ClsActivations | None,
+               batch_size: int, max_length: int) -> ClsActivations:
+    if stats is None:
+        return cache_cls(model, data.texts, names=sorted(set(names)), batch_size=batch_size,
+                         max_length=max_length, progress=False)
+    missing = [n for n in names if n not in stats]
+    if missing:
+        raise ValueError(f"stats do not hold {missing}")
+    return stats
+
+
+def ablation_curve(
+    model: Any,
+    data: TextDataset,
+    rankings: Sequence[Ranking],
+    ks: Sequence[int],
+    *,
+    orders: Sequence[Order] = ("top", "random", "bottom"),
+    n_seeds: int = 5,
+    seed: int = 0,
+    spec: Intervention | None = None,
+    stats: ClsActivations | None = None,
+    metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
+    clean: CleanRun | None = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Ablate the top-k / random-k / bottom-k units of each ranking, for each k.
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+        data: labelled texts (classes = the model's).
+        rankings: global and/or per-class rankings, e.g. one per layer.
+        ks: set sizes (each ``0 <= k <= width``; sorted, duplicates dropped; ``0`` = clean).
+        orders: which selections to run.
+        n_seeds: random-k repetitions (seeds ``seed .. seed + n_seeds - 1``; >= 5 recommended).
+        seed: first random seed.
+        spec: what to do to the units (default zero-ablation at [CLS];
+            ``Intervention("mean")`` uses ``stats``).
+        stats: [CLS] statistics for mean-ablation (computed on ``data`` when None).
+        metrics: see :func:`~synapse_lens.experiments.run_conditions`.
+        clean: shared clean run (computed once when None).
+        batch_size, max_length, progress: see :func:`~synapse_lens.experiments.run_conditions`.
+
+    Returns:
+        Tidy table with columns ``hook_name``, ``layer`` (int), ``ranking`` (class name or
+        ``"__global__"``), ``method`` (ranking method), ``order`` (``top``/``random``/
+        ``bottom``), ``k`` (int), ``seed`` (Int64; NA for top and bottom), ``metric``,
+        ``class`` (``"__all__"`` or a class for per-class metrics), ``value``, ``clean_value``.
+        Rows follow rankings, then orders, then ascending k, then seed.
+        :func:`~synapse_lens.experiments.summarize` adds mean and 95 % interval over seeds.
+
+    Raises:
+        ValueError: k larger than a layer's width, no rankings, bad ``n_seeds``, a ranking of
+            another model.
+
+    Example:
+        >>> df = ablation_curve(model, ds, rankings, [1, 10, 50], n_seeds=5)  # doctest: +SKIP
+    """
+    items = _check_rankings(model, rankings)
+    k_values = _check_ks(ks, items)
+    _check_seeds(n_seeds)
+    spec = Intervention() if spec is None else spec
+    if spec.kind == "mean":
+        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
+                           max_length)
+    conditions = []
+    for r in items:
+        for order in orders:
+            seeds = [seed + i for i in range(n_seeds)] if order == "random" else [None]
+            for k in k_values:
+                for s in seeds:
+                    units = select_units(r, k, order, 0 if s is None else s)
+                    conditions.append(Condition(
+                        {"hook_name": r.hook_name, "layer": r.layer, "ranking": r.target,
+                         "method": r.method, "order": order, "k": k, "seed": s},
+                        hooks=_unit_hooks(model, r.hook_name, units, spec, stats),
+                        key=CLEAN_KEY if k == 0 else (r.hook_name, tuple(units.tolist()), spec),
+                    ))
+    df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,
+                        batch_size=batch_size, max_length=max_length, progress=progress,
+                        desc="ablation curve")
+    df["seed"] = df["seed"].astype("Int64")
+    return df
+
+
+def noise_curve(
+    model: Any,
+    data: TextDataset,
+    rankings: Sequence[Ranking],
+    sigmas: Sequence[float],
+    *,
+    k: int,
+    sets: Sequence[NoiseSet] = ("top", "random", "all"),
+    n_seeds: int = 5,
+    seed: int = 0,
+    relative: bool = True,
+    stats: ClsActivations | None = None,
+    metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
+    clean: CleanRun | None = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Add Gaussian noise to the top-k, random-k or all units at [CLS], for each sigma.
+
+    Args:
+        model, data, rankings: as :func:`ablation_curve`.
+        sigmas: noise levels (finite, >= 0; ``0`` = clean).
+        k: size of the top-k and random-k sets.
+        sets: which unit sets to perturb.
+        n_seeds: repetitions (noise seed; for ``random`` also the unit draw).
+        seed: first seed.
+        relative: sigma in units of each unit's standard deviation over ``data`` ([CLS];
+            from ``stats``, computed when None); absolute activation units when False.
+        stats, metrics, clean, batch_size, max_length, progress: as :func:`ablation_curve`.
+
+    Returns:
+        Tidy table with columns ``hook_name``, ``layer``, ``ranking``, ``method``, ``units``
+        (``top``/``random``/``all``), ``k`` (int; the width for ``all``), ``sigma`` (float),
+        ``seed`` (int), ``metric``, ``class``, ``value``, ``clean_value``. Rows follow
+        rankings, then sets, then sigmas (as given), then seeds.
+
+    Raises:
+        ValueError: negative or non-finite sigma, k larger than a width, bad ``n_seeds``.
+
+    Example:
+        >>> noise_curve(model, ds, rankings, [0.0, 0.5, 1.0, 2.0], k=20)  # doctest: +SKIP
+    """
+    items = _check_rankings(model, rankings)
+    _check_ks([k], items)
+    _check_seeds(n_seeds)
+    sig = [float(s) for s in sigmas]
+    if not sig or any(not np.isfinite(s) or s < 0 for s in sig):
+        raise ValueError(f"sigmas must be a non-empty list of finite numbers >= 0, got {sigmas}")
+    if relative:
+        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
+                           max_length)
+    conditions = []
+    for r in items:
+        std = (stats[r.hook_name].double().std(dim=0).numpy() if relative and stats is not None
+               else np.ones(r.width))
+        for unit_set in sets:
+            for sigma in sig:
+                for s in range(seed, seed + n_seeds):
+                    units = (np.arange(r.width) if unit_set == "all" else
+                             select_units(r, k, "random" if unit_set == "random" else "top", s))
+                    scale = (sigma * std[units]).astype(np.float32)
+                    conditions.append(Condition(
+                        {"hook_name": r.hook_name, "layer": r.layer, "ranking": r.target,
+                         "method": r.method, "units": unit_set, "k": len(units),
+                         "sigma": sigma, "seed": s},
+                        hooks=_unit_hooks(model, r.hook_name, units,
+                                          Intervention("noise", seed=s), scale.tolist()),
+                        key=(CLEAN_KEY if sigma == 0 or len(units) == 0 else
+                             (r.hook_name, tuple(units.tolist()), tuple(scale.tolist()), s)),
+                    ))
+    return run_conditions(model, data, conditions, metrics=metrics, clean=clean,
+                          batch_size=batch_size, max_length=max_length, progress=progress,
+                          desc="noise curve")
+
+
+def class_matrix(
+    model: Any,
+    data: TextDataset,
+    rankings: Sequence[Ranking],
+    k: int,
+    *,
+    spec: Intervention | None = None,
+    stats: ClsActivations | None = None,
+    clean: CleanRun | None = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Ablate each class's top-k units and measure every class's recall.
+
+    Args:
+        model, data: as :func:`ablation_curve`.
+        rankings: per-class rankings (``target`` a class name), any number of hooks.
+        k: units ablated per class.
+        spec, stats, clean, batch_size, max_length, progress: as :func:`ablation_curve`.
+
+    Returns:
+        Tidy table with columns ``hook_name``, ``layer``, ``method``, ``ablated_class`` (whose
+        top-k units were ablated), ``k``, ``class`` (whose recall is measured),
+        ``recall_clean``, ``recall``, ``delta`` (``recall - recall_clean``; negative = hurt;
+        NaN for a class without examples). Rows follow rankings then class ids.
+
+    Raises:
+        ValueError: a global ranking, k larger than a width.
+
+    Example:
+        >>> m = class_matrix(model, ds, per_class_rankings, k=10)  # doctest: +SKIP
+        >>> m.pivot(index="ablated_class", columns="class", values="delta")  # doctest: +SKIP
+    """
+    items = _check_rankings(model, rankings)
+    if any(r.target == GLOBAL for r in items):
+        raise ValueError("class_matrix needs per-class rankings (target = a class name)")
+    df = ablation_curve(model, data, items, [k], orders=("top",), n_seeds=1, spec=spec,
+                        stats=stats, metrics=["recall"], clean=clean, batch_size=batch_size,
+                        max_length=max_length, progress=progress)
+    df = df.rename(columns={"ranking": "ablated_class", "value": "recall",
+                            "clean_value": "recall_clean"})
+    df["delta"] = df["recall"] - df["recall_clean"]
+    return df[["hook_name", "layer", "method", "ablated_class", "k", "class", "recall_clean",
+               "recall", "delta"]].reset_index(drop=True)
+
+
+def class_asymmetry(matrix: pd.DataFrame, fragile_threshold: float = 0.1) -> pd.DataFrame:
+    """Which classes are fragile, which redundant: a summary of :func:`class_matrix`.
+
+    With ``drop(a -> b) = recall_clean(b) - recall(b)`` when class ``a``'s top-k are ablated:
+
+    * ``own_drop``: ``drop(c -> c)`` — how much class ``c`` depends on its own top-k units;
+    * ``collateral``: mean over ``b != c`` of ``drop(c -> b)`` — damage to other classes;
+    * ``exposed``: mean over ``a != c`` of ``drop(a -> c)`` — damage from other classes' units;
+    * ``selectivity``: ``own_drop - collateral``; ``asymmetry``: ``collateral - exposed``;
+    * ``verdict``: ``"fragile"`` if ``own_drop >= fragile_threshold`` else ``"redundant"``
+      (its own top-k units are not needed: the information is spread out).
+
+    Returns:
+        One row per (hook_name, layer, method, k, class), columns those keys then
+        ``own_drop``, ``collateral``, ``exposed``, ``selectivity``, ``asymmetry``,
+        ``verdict``; sorted by hook order, then ``own_drop`` descending, class name (stable).
+
+    Raises:
+        ValueError: not a class_matrix table.
+
+    Example:
+        >>> class_asymmetry(class_matrix(model, ds, rankings, k=10))  # doctest: +SKIP
+    """
+    needed = {"hook_name", "layer", "method", "ablated_class", "k", "class", "delta"}
+    if not needed <= set(matrix.columns):
+        missing = sorted(needed - set(matrix.columns))
+        raise ValueError(f"not a class_matrix table: missing columns {missing}")
+    rows = []
+    keys = ["hook_name", "layer", "method", "k"]
+    for key, g in matrix.groupby(keys, sort=False):
+        drop = {(a, b): -d for a, b, d in zip(g["ablated_class"], g["class"], g["delta"])}
+        for c in dict.fromkeys(g["ablated_class"]):
+            others = [b for b in dict.fromkeys(g["class"]) if b != c]
+            own = drop.get((c, c), np.nan)
+            coll = float(np.nanmean([drop[(c, b)] for b in others])) if others else np.nan
+            exposed_vals = [drop[(a, c)] for a in dict.fromkeys(g["ablated_class"])
+                            if a != c and (a, c) in drop]
+            exp = float(np.nanmean(exposed_vals)) if exposed_vals else np.nan
+            rows.append({**dict(zip(keys, key)), "class": c, "own_drop": own,
+                         "collateral": coll, "exposed": exp, "selectivity": own - coll,
+                         "asymmetry": coll - exp,
+                         "verdict": "fragile" if own >= fragile_threshold else "redundant"})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["_hook"] = out.groupby(keys, sort=False).ngroup()
+    out = out.sort_values(["_hook", "own_drop", "class"], ascending=[True, False, True],
+                          kind="stable")
+    return out.drop(columns="_hook").reset_index(drop=True)
+
+
+def topk_overlap(rankings: Sequence[Ranking], ks: Sequence[int]) -> pd.DataFrame:
+    """Jaccard overlap of top-k sets between every pair of rankings (e.g. per-class rankings
+    of every layer), within and across layers.
+
+    Unit ids are compared as they are: across layers of the residual stream the same id is the
+    same residual dimension. Pairs of hooks with different widths are skipped.
+
+    Args:
+        rankings: the rankings (pairs ``i < j`` in the given order).
+        ks: set sizes (``0 < k <= width``; sizes beyond a pair's width are skipped).
+
+    Returns:
+        Columns ``hook_name_a``, ``layer_a``, ``class_a``, ``hook_name_b``, ``layer_b``,
+        ``class_b``, ``scope`` (``"within_layer"`` for the same hook, else
+        ``"across_layers"``), ``k``, ``jaccard``, ``chance`` (expected Jaccard of two uniformly
+        random k-sets of that width, exact hypergeometric).
+
+    Raises:
+        ValueError: ``k <= 0``.
+
+    Example:
+        >>> topk_overlap(per_class_rankings, [10])  # doctest: +SKIP
+    """
+    from scipy.stats import hypergeom
+
+    for k in ks:
+        if int(k) <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+    items = list(rankings)
+    rows = []
+    for i, a in enumerate(items):
+        for b in items[i + 1:]:
+            if a.width != b.width:
+                continue
+            for k in sorted({int(k) for k in ks}):
+                if k > a.width:
+                    continue
+                sa, sb = set(a.top(k).tolist()), set(b.top(k).tolist())
+                inter = np.arange(k + 1)
+                pmf = hypergeom(a.width, k, k).pmf(inter)
+                rows.append({"hook_name_a": a.hook_name, "layer_a": a.layer, "class_a": a.target,
+                             "hook_name_b": b.hook_name, "layer_b": b.layer, "class_b": b.target,
+                             "scope": "within_layer" if a.hook_name == b.hook_name
+                             else "across_layers",
+                             "k": k, "jaccard": len(sa & sb) / len(sa | sb),
+                             "chance": float((pmf * inter / (2 * k - inter)).sum())})
+    columns = ["hook_name_a", "layer_a", "class_a", "hook_name_b", "layer_b", "class_b", "scope",
+               "k", "jaccard", "chance"]
+    return pd.DataFrame(rows, columns=columns)
