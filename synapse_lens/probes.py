@@ -375,6 +375,10 @@ def fit_probes(
     for name in tqdm(names, desc="probes", disable=not progress):
         x = acts.numpy(name)
         layer = acts.layer(name)
+        if np.all(x[train].std(axis=0) == 0):
+            logger.warning("%s is constant over the training examples (e.g. the [CLS] "
+                           "embedding): its probe predicts the majority class and its "
+                           "rankings are all ties", name)
         tasks = [("real", y)] + ([("control", y_control)] if config.control else [])
         for task, target in tasks:
             probe = fit_probe(x[train], target[train], config)
