@@ -68,7 +68,7 @@ def test_probe_table(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_rankings_and_agreement(run) -> None:  # type: ignore[no-untyped-def]
-    model, small, acts, path, res = run
+    model, _, acts, _, res = run
     frame = rankings_frame(res.rankings())
     assert len(frame) == 7 * 3 * 384 and set(frame["class"]) == {GLOBAL, "ham", "spam"}
     last = classifier_info(model).names.resid_post(5)
@@ -80,7 +80,7 @@ def test_rankings_and_agreement(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_stability_and_redundancy(run) -> None:  # type: ignore[no-untyped-def]
-    model, small, acts, path, res = run
+    model, _, acts, _, res = run
     names = classifier_info(model).names
     stab = stability_summary(bootstrap_stability(res, acts, ks=[10], n_boot=2, seed=0))
     layers = stab[stab["hook_name"] != names.embed].set_index(["hook_name", "method"])
