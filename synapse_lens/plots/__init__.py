@@ -1,0 +1,58 @@
+"""Plotly figures from synapse_lens result tables: pure functions, ``DataFrame -> Figure``.
+
+Each function reads one tidy table (columns as documented by the module that produced it),
+checks the columns it needs (``ValueError`` naming the missing ones) and returns a
+:class:`plotly.graph_objects.Figure`. Nothing is shown or written; this package knows only
+pandas and plotly. Labels taken from the data (class names, hook names, run labels) are
+HTML-escaped, since plotly renders a subset of HTML in text.
+
+Tables with repetitions (ablation, noise, weight redirection) are passed through
+:func:`synapse_lens.experiments.summarize` first.
+
+Example:
+    >>> from synapse_lens.plots import probe_figure
+    >>> fig = probe_figure(fit_probes(acts, ds).table)  # doctest: +SKIP
+    >>> fig.show()  # doctest: +SKIP
+"""
+
+from synapse_lens.plots.analysis import (
+    agreement_figure,
+    probe_figure,
+    ranking_figure,
+    redundancy_figure,
+    stability_figure,
+)
+from synapse_lens.plots.compare import (
+    compare_ablation_figure,
+    compare_asymmetry_figure,
+    compare_probe_figure,
+    compare_redundancy_figure,
+)
+from synapse_lens.plots.stress import (
+    ablation_figure,
+    class_matrix_figure,
+    logit_redirection_figure,
+    minimal_bias_figure,
+    noise_figure,
+    overlap_figure,
+    weight_redirection_figure,
+)
+
+__all__ = [
+    "ablation_figure",
+    "agreement_figure",
+    "class_matrix_figure",
+    "compare_ablation_figure",
+    "compare_asymmetry_figure",
+    "compare_probe_figure",
+    "compare_redundancy_figure",
+    "logit_redirection_figure",
+    "minimal_bias_figure",
+    "noise_figure",
+    "overlap_figure",
+    "probe_figure",
+    "ranking_figure",
+    "redundancy_figure",
+    "stability_figure",
+    "weight_redirection_figure",
+]

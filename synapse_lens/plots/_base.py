@@ -1,0 +1,111 @@
+"""Shared helpers of the figure functions: column checks, safe labels, layout, interval bands."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+TEMPLATE = "plotly_white"
+GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.rankings.GLOBAL)
+ALL = "__all__"  # experiments: whole-dataset metric rows (synapse_lens.experiments.ALL)
+ORDER_COLORS = {"top": "#d62728", "random": "#7f7f7f", "bottom": "#1f77b4", "all": "#2ca02c",
+                "top_units": "#d62728", "random_units": "#7f7f7f"}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+    """Check that ``df`` is a non-empty DataFrame with ``columns``.
+
+    Raises:
+        TypeError: ``df`` is not a DataFrame.
+        ValueError: a column is missing or the table is empty (the message names the missing
+            and the present columns).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"the {table} table must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"the {table} table lacks columns {missing}; it has {list(df.columns)}")
+    if df.empty:
+        raise ValueError(f"the {table} table is empty")
+
+
+def nonempty(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``df`` itself, or ValueError naming ``what`` was selected when it has no rows."""
+    if df.empty:
+        raise ValueError(f"no rows for {what}")
+    return df
+
+
+def label(value: object) -> str:
+    """A data value as safe plotly text: HTML-escaped (plotly renders a subset of HTML and
+    turns entities back into the literal characters on screen)."""
+    return html.escape(str(value), quote=True)
+
+
+def target_name(target: object) -> str:
+    """How a ranking target is shown: ``"all classes"`` for the global ranking, else the
+    (escaped) class name."""
+    return "all classes" if str(target) == GLOBAL else label(target)
+
+
+def color(i: int) -> str:
+    """The ``i``-th colour of the palette (cycling)."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def hook_order(df: pd.DataFrame, hook: str = "hook_name", layer: str = "layer") -> list[str]:
+    """Hook names of ``df`` by depth (``layer``; missing depths last), ties by name."""
+    first = df[[hook, layer]].drop_duplicates(hook).copy()
+    first["_depth"] = pd.to_numeric(first[layer], errors="coerce")
+    first["_name"] = first[hook].astype(str)
+    return first.sort_values(["_depth", "_name"], kind="stable", na_position="last")[
+        "_name"].tolist()
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    """``#rrggbb`` -> ``rgba(r,g,b,alpha)``."""
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def band(x: Sequence[float], low: Sequence[float], high: Sequence[float], hex_color: str,
+         group: str) -> go.Scatter:
+    """A shaded interval between ``low`` and ``high`` along ``x`` (one closed polygon)."""
+    xs, lo, hi = list(x), [float(v) for v in low], [float(v) for v in high]
+    return go.Scatter(x=xs + xs[::-1], y=hi + lo[::-1], fill="toself", mode="lines",
+                      line={"width": 0}, fillcolor=rgba(hex_color, 0.18), hoverinfo="skip",
+                      legendgroup=group, showlegend=False, name=f"{group} interval")
+
+
+def finish(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """Common layout: template, title, margins, legend below the plot."""
+    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01}, height=height,
+                      margin={"l": 60, "r": 20, "t": 80, "b": 60},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})
+    return fig
+
+
+def grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    """Rows and columns of a small-multiples grid of ``n`` panels."""
+    cols = max(1, min(n, max_cols))
+    return math.ceil(n / cols), cols
+
+
+def cell(i: int, cols: int) -> tuple[int, int]:
+    """1-based (row, col) of panel ``i`` in a grid with ``cols`` columns."""
+    return i // cols + 1, i % cols + 1
+
+
+def pick(df: pd.DataFrame, **where: object) -> pd.DataFrame:
+    """Rows of ``df`` where every ``column == value`` (columns absent from ``df`` are ignored)."""
+    mask = pd.Series(True, index=df.index)
+    for column, value in where.items():
+        if column in df.columns and value is not None:
+            mask &= df[column].astype(str) == str(value)
+    return df[mask]

@@ -1,0 +1,110 @@
+"""The comparison report: several runs (tasks / architectures) side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from synapse_lens import plots
+from synapse_lens.report.findings import findings, headline, pct
+from synapse_lens.report.page import Section, esc, figure_html, missing, page, table_html
+from synapse_lens.report.sections import run_label
+from synapse_lens.report.tables import prepare
+
+Run = tuple[Mapping[str, pd.DataFrame], Mapping[str, Any]]
+
+
+def unique_labels(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """:func:`run_label` of each summary, made unique with ``" (2)"``, ``" (3)"``... suffixes."""
+    out: list[str] = []
+    for summary in summaries:
+        base, n = run_label(summary), 1
+        name = base
+        while name in out:
+            n += 1
+            name = f"{base} ({n})"
+        out.append(name)
+    return out
+
+
+def _stack(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str],
+           name: str) -> pd.DataFrame | None:
+    frames = [t[name].assign(run=label) for t, label in zip(prepared, labels)
+              if t.get(name) is not None and not t[name].empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _overview(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str]) -> str:
+    rows = []
+    for t, label in zip(prepared, labels):
+        h = headline(t)
+
+        def get(key: str, h: dict[str, object] = h) -> Any:
+            return h.get(key)
+
+        rows.append({
+            "run": label,
+            "most decodable": get("best_probe_hook") or "–",
+            "probe acc.": pct(float(get("best_probe_accuracy"))) if get(
+                "best_probe_accuracy") is not None else "–",
+            "top-k / random-k acc.": (
+                f"{pct(float(get('top_k_accuracy')))} / "
+                f"{pct(float(get('random_k_accuracy')))} (k={get('ablation_k')})"
+                if get("top_k_accuracy") is not None and get("random_k_accuracy") is not None
+                else "–"),
+            "97 % set": (f"{get('minimal_set_k')} of {get('minimal_set_width')} neurons"
+                         if get("minimal_set_k") is not None else "–"),
+            "most fragile class": get("most_fragile_class") or "–",
+        })
+    return table_html(pd.DataFrame(rows))
+
+
+def render_comparison(runs: Sequence[Run]) -> str:
+    """The comparison report of several runs as an HTML string.
+
+    Args:
+        runs: ``(tables, summary)`` per run (as :func:`~synapse_lens.report.tables.read_run`
+            returns), in display order.
+
+    Returns:
+        A self-contained HTML document.
+
+    Raises:
+        ValueError: fewer than two runs, tables lacking needed columns.
+
+    Example:
+        >>> render_comparison([read_run(a), read_run(b)])  # doctest: +SKIP
+    """
+    if len(runs) < 2:
+        raise ValueError(f"a comparison needs at least two runs, got {len(runs)}")
+    prepared = [prepare(tables) for tables, _ in runs]
+    labels = unique_labels([summary for _, summary in runs])
+    sections = [Section("overview", "Runs at a glance",
+                        "Headline numbers of each run, computed from its tables.",
+                        _overview(prepared, labels))]
+    per_run = "".join(
+        f"<h3>{esc(label)}</h3><ul class=\"findings\">"
+        + "".join(f"<li>{esc(s)}</li>" for s in findings(t)) + "</ul>"
+        for t, label in zip(prepared, labels))
+    sections.append(Section("findings", "Findings per run", "", per_run))
+    specs: list[tuple[str, str, str, Callable[[pd.DataFrame], Any], str]] = [
+        ("probes", "Probe accuracy per layer", "probes", plots.compare_probe_figure,
+         "Test accuracy of the per-layer [CLS] probes (dotted: control task)."),
+        ("ablation", "Ablation sensitivity", "ablation", plots.compare_ablation_figure,
+         "Accuracy drop when the top-k (solid) or random-k (dashed) neurons of each layer are "
+         "ablated, at each run's largest k."),
+        ("redundancy", "Redundancy", "redundancy", plots.compare_redundancy_figure,
+         "Share of the full probe accuracy kept by probes on the top-p % neurons of all layers."),
+        ("asymmetry", "Class asymmetry", "class_asymmetry", plots.compare_asymmetry_figure,
+         "Per class: recall lost when its own top-k neurons are ablated, and the damage this "
+         "does to the other classes."),
+    ]
+    for anchor, title, name, build, explain in specs:
+        stacked = _stack(prepared, labels, name)
+        body = (missing(f"None of the runs has a {name} table.") if stacked is None else
+                figure_html(build(stacked), f"fig-compare-{anchor}"))
+        sections.append(Section(anchor, title, explain, body))
+    return page(f"SYNAPSE comparison — {len(runs)} runs", " | ".join(labels), sections,
+                "Generated by synapse_lens. Self-contained: opens offline.")

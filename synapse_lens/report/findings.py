@@ -1,0 +1,373 @@
+"""Plain-language findings computed from a run's tables (no canned text: every sentence is
+built from the numbers, and says nothing when its table is missing).
+
+Each ``*_finding`` function reads the prepared tables (:func:`~synapse_lens.report.tables.
+prepare`) and returns a sentence or ``None``. Sentences are plain text; the report escapes
+them.
+
+Example:
+    >>> for line in findings(prepare(tables)):  # doctest: +SKIP
+    ...     print(line)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+
+GLOBAL = "__global__"
+ALL = "__all__"
+FLIP = "__flip__"
+
+
+def _round1(value: float) -> str:
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage, ``0.971 -> '97.1 %'``."""
+    return f"{_round1(100 * x)} %"
+
+
+def pts(x: float) -> str:
+    """A difference of fractions in percentage points, ``0.42 -> '42.0 points'``."""
+    return f"{_round1(100 * x)} points"
+
+
+def where(hook: object, layer: object) -> str:
+    """How a hook point is named in a sentence."""
+    depth = pd.to_numeric(pd.Series([layer]), errors="coerce").iloc[0]
+    if pd.isna(depth):
+        return f"{hook}"
+    if depth < 0:
+        return f"the embeddings ({hook})"
+    return f"layer {int(depth)} ({hook})"
+
+
+def _sel(df: pd.DataFrame, **eq: object) -> pd.DataFrame:
+    mask = pd.Series(True, index=df.index)
+    for column, value in eq.items():
+        if column in df.columns:
+            mask &= df[column].astype(str) == str(value)
+    return df[mask]
+
+
+def _depth_sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(_d=pd.to_numeric(df["layer"], errors="coerce")).sort_values(
+        ["_d", "hook_name"], kind="stable")
+
+
+def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Which layer is most decodable, with its control-task selectivity and the trend."""
+    probes = t.get("probes")
+    if probes is None or probes.empty:
+        return None
+    real = _depth_sorted(_sel(probes, task="real", split="test", metric="accuracy"))
+    if real.empty:
+        return None
+    best = real.loc[real["value"].idxmax()]  # first maximum = shallowest on ties
+    text = (f"The most decodable hook point is {where(best['hook_name'], best['layer'])}: a "
+            f"linear probe on its [CLS] vector reaches {pct(best['value'])} test accuracy")
+    control = _sel(probes, task="control", split="test", metric="accuracy", hook_name=best[
+        "hook_name"])
+    if not control.empty:
+        c = float(control["value"].iloc[0])
+        text += (f", against {pct(c)} on the control task with permuted labels (selectivity "
+                 f"{pts(best['value'] - c)})")
+    text += "."
+    if len(real) > 1:
+        first, last = real.iloc[0], real.iloc[-1]
+        text += (f" Probe accuracy goes from {pct(first['value'])} at "
+                 f"{where(first['hook_name'], first['layer'])} to {pct(last['value'])} at "
+                 f"{where(last['hook_name'], last['layer'])}.")
+    return text
+
+
+def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """How much ablating the top-k drops accuracy, compared with random-k and bottom-k, at the
+    hook point where top-k ablation hurts most (largest k)."""
+    abl = t.get("ablation")
+    if abl is None or abl.empty:
+        return None
+    df = _sel(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
+    if df.empty or not (df["order"] == "top").any():
+        return None
+    k = df["k"].max()
+    at_k = df[df["k"] == k]
+    top = at_k[at_k["order"] == "top"]
+    hit = top.loc[(top["clean_value"] - top["mean"]).idxmax()]
+    hook = hit["hook_name"]
+    here = at_k[at_k["hook_name"] == hook]
+    clean, top_acc = float(hit["clean_value"]), float(hit["mean"])
+    text = (f"Ablating the top-{int(k)} neurons of {where(hook, hit['layer'])} changes accuracy "
+            f"from {pct(clean)} to {pct(top_acc)} (a drop of {pts(clean - top_acc)})")
+    rand = here[here["order"] == "random"]
+    if not rand.empty:
+        r = rand.iloc[0]
+        r_drop = clean - float(r["mean"])
+        low, high = (_round1(100 * (clean - float(r[c]))) for c in ("ci_high", "ci_low"))
+        text += (f"; {int(k)} random neurons drop it by {pts(r_drop)} (95 % interval {low} to "
+                 f"{high} points)")
+        if clean - top_acc > clean - float(r["ci_low"]):
+            ratio = (clean - top_acc) / r_drop if r_drop > 1e-9 else math.inf
+            text += (", so the ranked neurons matter more than random ones" + (
+                f" ({ratio:.1f}× the mean random drop)" if math.isfinite(ratio) else ""))
+        else:
+            text += (", so at this size the ranked neurons are no more important than random "
+                     "ones")
+    bottom = here[here["order"] == "bottom"]
+    if not bottom.empty:
+        text += (f"; the bottom-{int(k)} neurons drop it by "
+                 f"{pts(clean - float(bottom['mean'].iloc[0]))}")
+    text += "."
+    if not rand.empty:
+        merged = top.merge(at_k[at_k["order"] == "random"], on="hook_name", suffixes=("", "_r"))
+        beats = int((merged["mean"] < merged["ci_low_r"]).sum())
+        text += (f" Top-{int(k)} ablation beats the random interval at {beats} of "
+                 f"{len(merged)} hook points.")
+    return text
+
+
+def class_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Which class is most fragile when its own top-k neurons are ablated, and which least."""
+    asym = t.get("class_asymmetry")
+    if asym is None or asym.empty or asym["own_drop"].isna().all():
+        return None
+    worst = asym.loc[asym["own_drop"].idxmax()]
+    here = asym[asym["hook_name"] == worst["hook_name"]]
+    text = (f"Class '{worst['class']}' is the most fragile: ablating its own top-"
+            f"{int(worst['k'])} neurons at {where(worst['hook_name'], worst['layer'])} cuts its "
+            f"recall by {pts(worst['own_drop'])}")
+    if not pd.isna(worst["collateral"]):
+        text += f", while the other classes lose {pts(worst['collateral'])} on average"
+    text += "."
+    if len(here) > 1:
+        least = here.loc[here["own_drop"].idxmin()]
+        text += (f" Class '{least['class']}' is the least fragile there (own recall drop "
+                 f"{pts(least['own_drop'])}).")
+    return text
+
+
+def overlap_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """How much the per-class top-k sets overlap within a layer, against chance."""
+    ov = t.get("overlap")
+    if ov is None or ov.empty:
+        return None
+    df = ov[(ov["scope"] == "within_layer") & (ov["class_a"] != GLOBAL)
+            & (ov["class_b"] != GLOBAL)]
+    if df.empty:
+        return None
+    df = df[df["k"] == df["k"].max()]
+    top = df.loc[df["jaccard"].idxmax()]
+    return (f"Different classes' top-{int(top['k'])} neuron sets overlap with a mean Jaccard of "
+            f"{df['jaccard'].mean():.2f} within a layer (chance {df['chance'].mean():.2f}); the "
+            f"most shared pair is '{top['class_a']}' / '{top['class_b']}' at "
+            f"{top['hook_name_a']} ({top['jaccard']:.2f}).")
+
+
+def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """The smallest neuron set that keeps the threshold share of the full probe accuracy."""
+    mins = t.get("redundancy_minimal")
+    if mins is None or mins.empty:
+        return None
+    row = mins[mins["scope"] == "all"]
+    best = row.iloc[0] if not row.empty else mins.loc[mins["percent"].idxmin()]
+    scope = ("across all probed layers together" if best["scope"] == "all" else
+             f"at {where(best['hook_name'], best['layer'])}")
+    thr = float(best["threshold"])
+    if float(best["percent"]) >= 100:
+        text = (f"No tested subset smaller than all {int(best['width'])} neurons keeps "
+                f"{pct(thr)} of the probe accuracy {scope}")
+    else:
+        text = (f"{int(best['k'])} of {int(best['width'])} neurons ({best['percent']:g} %) keep "
+                f"{pct(best['kept'])} of the full probe accuracy {scope} "
+                f"({pct(best['accuracy'])} vs {pct(best['full_accuracy'])}), the smallest "
+                f"tested set reaching {pct(thr)}")
+    layers = mins[mins["scope"] == "layer"]
+    if not layers.empty:
+        small = layers.loc[layers["percent"].idxmin()]
+        text += (f"; per layer, {where(small['hook_name'], small['layer'])} needs the fewest "
+                 f"({int(small['k'])} neurons, {small['percent']:g} %)")
+    return text + "."
+
+
+def noise_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Accuracy under the largest noise on top-k vs random-k vs all units."""
+    noise = t.get("noise")
+    if noise is None or noise.empty:
+        return None
+    df = _sel(noise, metric="accuracy", ranking=GLOBAL, **{"class": ALL})
+    if df.empty:
+        return None
+    sigma = df["sigma"].max()
+    at = df[df["sigma"] == sigma]
+    top = at[at["units"] == "top"]
+    if top.empty:
+        return None
+    hit = top.loc[top["mean"].idxmin()]
+    here = at[at["hook_name"] == hit["hook_name"]]
+    parts = []
+    for units, name in (("random", "random"), ("all", "all")):
+        cur = here[here["units"] == units]
+        if not cur.empty:
+            parts.append(f"{name} {int(cur['k'].iloc[0])} neurons: {pct(cur['mean'].iloc[0])}")
+    extra = f" ({'; '.join(parts)}; clean {pct(hit['clean_value'])})" if parts else ""
+    return (f"Gaussian noise of σ = {sigma:g} (in units of each neuron's standard deviation) on "
+            f"the top-{int(hit['k'])} neurons of {where(hit['hook_name'], hit['layer'])} "
+            f"leaves {pct(hit['mean'])} accuracy{extra}.")
+
+
+def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Flip rate at the largest weight perturbation: ranked units vs random vs class rows."""
+    red = t.get("redirection")
+    if red is None or red.empty:
+        return None
+    df = _sel(red, metric="flip_rate", **{"class": ALL})
+    if df.empty:
+        return None
+    eps = df["eps"].max()
+    at = df[df["eps"] == eps]
+    out = []
+    top = at[at["edit"] == "top_units"]
+    if not top.empty:
+        hit = top.loc[top["mean"].idxmax()]
+        text = (f"Perturbing the output weights of the top-{int(hit['k'])} neurons of "
+                f"{where(hit['hook_name'], hit['layer'])} by a relative norm ε = {eps:g} flips "
+                f"{pct(hit['mean'])} of the predictions")
+        rand = at[(at["edit"] == "random_units") & (at["hook_name"] == hit["hook_name"])
+                  & (at["target"] == hit["target"])]
+        if not rand.empty:
+            text += f" (random neurons: {pct(rand['mean'].iloc[0])})"
+        out.append(text)
+    rows = at[at["edit"] == "class_row"]
+    if not rows.empty:
+        hit = rows.loc[rows["mean"].idxmax()]
+        out.append(f"perturbing the classifier row of class '{hit['target']}' by ε = {eps:g} "
+                   f"flips {pct(hit['mean'])}, the most of any class")
+    if not out:
+        return None
+    sentence = "; ".join(out)
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def logit_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Typical minimal flipping bias and the easiest / hardest class to redirect to."""
+    mb = t.get("minimal_bias")
+    if mb is None or mb.empty:
+        return None
+    flips = mb[mb["target"] == FLIP]["bias"]
+    text = ""
+    if not flips.empty:
+        text = (f"Half of the predictions change with a logit bias of {flips.median():.2f} or "
+                f"less, 90 % with {flips.quantile(0.9):.2f} or less.")
+    per = mb[mb["target"] != FLIP].groupby("target")["bias"].median()
+    if len(per) > 1:
+        text += (f" Redirecting to class '{per.idxmin()}' is easiest (median minimal bias "
+                 f"{per.min():.2f}), to '{per.idxmax()}' hardest ({per.max():.2f}).")
+    return text.strip() or None
+
+
+def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """How stable the global rankings are under bootstrap resampling, against chance."""
+    st = t.get("stability")
+    if st is None or st.empty:
+        return None
+    df = _sel(st, **{"class": GLOBAL})
+    if df.empty:
+        return None
+    k = sorted(df["k"].unique())[len(df["k"].unique()) // 2]
+    means = df[df["k"] == k].groupby("method")["jaccard"].mean()
+    if "probe" not in means.index:
+        return None
+    j = float(means["probe"])
+    verdict = "stable" if j >= 0.7 else "moderately stable" if j >= 0.4 else "unstable"
+    text = (f"Probe rankings are {verdict} under bootstrap resampling: their top-{int(k)} sets "
+            f"keep a mean Jaccard of {j:.2f} with the full-data set")
+    extra = [f"{m} {means[m]:.2f}" for m in ("probeless", "random") if m in means.index]
+    return text + (f" ({'; '.join(extra)})" if extra else "") + "."
+
+
+FINDINGS: tuple[Callable[[Mapping[str, pd.DataFrame]], str | None], ...] = (
+    probe_finding, redundancy_finding, ablation_finding, class_finding, overlap_finding,
+    noise_finding, weight_finding, logit_finding, stability_finding)
+
+
+def findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Every finding the prepared tables support, in reading order.
+
+    Args:
+        tables: tables after :func:`~synapse_lens.report.tables.prepare`.
+
+    Returns:
+        Plain-text sentences (empty when no table supports any).
+
+    Example:
+        >>> findings(prepare({"probes": results.table}))  # doctest: +SKIP
+        ['The most decodable hook point is layer 3 (blocks.3.hook_resid_post): ...']
+    """
+    return [s for fn in FINDINGS if (s := fn(tables))]
+
+
+def _py(value: object) -> object:
+    """numpy / pandas scalars -> plain JSON-friendly Python values (NaN -> None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "item"):
+        return _py(value.item())  # type: ignore[union-attr]
+    return value
+
+
+def headline(tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
+    """The headline numbers of a run (those its prepared tables support), JSON-friendly.
+
+    Keys (each present only when computable): ``best_probe_hook``, ``best_probe_layer``,
+    ``best_probe_accuracy``, ``best_probe_selectivity``; ``ablation_hook``, ``ablation_k``,
+    ``clean_accuracy``, ``top_k_accuracy``, ``random_k_accuracy``, ``bottom_k_accuracy`` (at
+    the hook where top-k ablation hurts most, largest k); ``minimal_set_k``,
+    ``minimal_set_width``, ``minimal_set_percent`` (all-layers scope when present);
+    ``most_fragile_class``, ``most_fragile_own_drop``.
+
+    Example:
+        >>> headline(prepare(tables))["best_probe_accuracy"]  # doctest: +SKIP
+        0.975
+    """
+    out: dict[str, object] = {}
+    probes = tables.get("probes")
+    if probes is not None and not probes.empty:
+        real = _depth_sorted(_sel(probes, task="real", split="test", metric="accuracy"))
+        if not real.empty:
+            best = real.loc[real["value"].idxmax()]
+            out.update(best_probe_hook=best["hook_name"], best_probe_layer=best["layer"],
+                       best_probe_accuracy=best["value"])
+            ctrl = _sel(probes, task="control", split="test", metric="accuracy",
+                        hook_name=best["hook_name"])
+            if not ctrl.empty:
+                out["best_probe_selectivity"] = best["value"] - ctrl["value"].iloc[0]
+    abl = tables.get("ablation")
+    if abl is not None and not abl.empty:
+        df = _sel(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
+        df = df[df["k"] == df["k"].max()] if not df.empty else df
+        top = df[df["order"] == "top"]
+        if not top.empty:
+            hit = top.loc[(top["clean_value"] - top["mean"]).idxmax()]
+            out.update(ablation_hook=hit["hook_name"], ablation_k=hit["k"],
+                       clean_accuracy=hit["clean_value"], top_k_accuracy=hit["mean"])
+            here = df[df["hook_name"] == hit["hook_name"]]
+            for order in ("random", "bottom"):
+                cur = here[here["order"] == order]
+                if not cur.empty:
+                    out[f"{order}_k_accuracy"] = cur["mean"].iloc[0]
+    mins = tables.get("redundancy_minimal")
+    if mins is not None and not mins.empty:
+        row = mins[mins["scope"] == "all"]
+        best = row.iloc[0] if not row.empty else mins.loc[mins["percent"].idxmin()]
+        out.update(minimal_set_k=best["k"], minimal_set_width=best["width"],
+                   minimal_set_percent=best["percent"])
+    asym = tables.get("class_asymmetry")
+    if asym is not None and not asym.empty and asym["own_drop"].notna().any():
+        worst = asym.loc[asym["own_drop"].idxmax()]
+        out.update(most_fragile_class=worst["class"], most_fragile_own_drop=worst["own_drop"])
+    return {k: _py(v) for k, v in out.items()}

@@ -1,0 +1,264 @@
+"""The sections of a single-run report, each built from the prepared tables (a section whose
+table is missing says so instead of failing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+import pandas as pd
+
+from synapse_lens import plots
+from synapse_lens.plots._base import hook_order
+from synapse_lens.report.findings import findings
+from synapse_lens.report.page import Section, esc, figure_html, missing, table_html
+
+Tables = Mapping[str, pd.DataFrame]
+GLOBAL = "__global__"
+TOP_K_SHOWN = 10
+MAX_EXAMPLES = 25
+
+
+def _name(value: Any, keys: tuple[str, ...]) -> str | None:
+    if isinstance(value, Mapping):
+        found = next((value[k] for k in keys if value.get(k) not in (None, "")), None)
+        if found is not None and keys[0] != "name":
+            found = PurePath(str(found)).name or found
+        value = found if found is not None else None
+    return None if value is None or value == "" else str(value)
+
+
+def run_label(summary: Mapping[str, Any]) -> str:
+    """A short label of a run from its summary: ``"<task> · <model>"``.
+
+    The task is ``summary["task"]`` (a string or an object with a ``name``), else
+    ``summary["data"]["name"]``; the model is ``summary["model"]`` (a string, or an object's
+    ``name``, else the last part of its ``source``, else its ``architecture``). ``"run"`` when
+    neither is known.
+    """
+    task = _name(summary.get("task"), ("name", "task")) or _name(summary.get("data"), ("name",))
+    model = summary.get("model")
+    model_name = _name(model, ("name",)) or _name(model, ("source", "path")) or _name(
+        model, ("architecture",))
+    return " · ".join(p for p in (task, model_name) if p) or "run"
+
+
+def _absent(*names: str) -> str:
+    files = ", ".join(f"tables/{n}.csv" for n in names)
+    return missing(f"This run has no {files}, so there is nothing to show here.")
+
+
+def _figs(anchor: str, figs: list[Any]) -> str:
+    return "".join(figure_html(f, f"fig-{anchor}-{i}") for i, f in enumerate(figs))
+
+
+def findings_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    lines = findings(t)
+    body = ("<ul class=\"findings\">" + "".join(f"<li>{esc(s)}</li>" for s in lines) + "</ul>"
+            if lines else missing("No table of this run supports a finding."))
+    return Section("findings", "Summary of findings",
+                   "Computed from the tables below; every number is a measurement of this run.",
+                   body)
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        out: list[tuple[str, str]] = []
+        for key, item in value.items():
+            out += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return [(prefix, text if len(text) <= 300 else text[:297] + "...")]
+
+
+def _examples(summary: Mapping[str, Any]) -> str:
+    examples = summary.get("examples")
+    if examples is None:
+        return ""
+    if not isinstance(examples, list) or not all(
+            isinstance(e, Mapping) and "text" in e for e in examples):
+        raise ValueError("summary['examples'] must be a list of objects with 'text', 'label' "
+                         "and 'prediction'")
+    rows = pd.DataFrame([{"text": str(e["text"]), "label": str(e.get("label", "")),
+                          "prediction": str(e.get("prediction", ""))}
+                         for e in examples[:MAX_EXAMPLES]])
+    if rows.empty:
+        return ""
+    rows["correct"] = ["yes" if a == b else "no" for a, b in zip(rows["label"],
+                                                                 rows["prediction"])]
+    return ("<h3>Held-out examples</h3>" + table_html(
+        rows, ["text", "label", "prediction", "correct"],
+        css=lambda col, v: ("ok" if v == "yes" else "bad") if col == "correct" else ""))
+
+
+def run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    details = [(k, v) for k, v in _flatten({k: v for k, v in summary.items()
+                                            if k != "examples"})]
+    body = (table_html(pd.DataFrame(details, columns=["field", "value"]))
+            if details else missing("summary.json has no fields to show."))
+    return Section("run", "Run details",
+                   "Configuration, model and data fingerprints as recorded in summary.json, "
+                   "and a few held-out texts with the model's predictions.",
+                   body + _examples(summary))
+
+
+def probes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("A logistic-regression probe is trained on the [CLS] vector of each hook point. "
+               "High test accuracy means the label is linearly decodable there; the control task "
+               "(same probe, permuted labels) shows how much a probe can memorise, and "
+               "selectivity is the gap between the two.")
+    probes = t.get("probes")
+    body = (_absent("probes") if probes is None else
+            _figs("probes", [plots.probe_figure(probes)]))
+    return Section("probes", "Layer-wise probes", explain, body)
+
+
+def _best_hook(t: Tables) -> str | None:
+    probes = t.get("probes")
+    if probes is None or probes.empty:
+        return None
+    real = probes[(probes["task"] == "real") & (probes["split"] == "test")
+                  & (probes["metric"] == "accuracy")]
+    return None if real.empty else str(real.loc[real["value"].idxmax(), "hook_name"])
+
+
+def _neuron_table(part: pd.DataFrame) -> str:
+    columns: dict[str, list[str]] = {}
+    keys = [("probe", GLOBAL)] + [("probe", c) for c in dict.fromkeys(part["class"].astype(str))
+                                  if c != GLOBAL] + [("probeless", GLOBAL)]
+    for method, cls in keys:
+        cur = part[(part["method"] == method) & (part["class"].astype(str) == cls)]
+        cur = cur.sort_values("rank", kind="stable").head(TOP_K_SHOWN)
+        if cur.empty:
+            continue
+        head = ("all classes" if cls == GLOBAL else f"class {cls}") + f" ({method})"
+        columns[head] = [f"{int(n)} ({s:+.2f})" for n, s in zip(cur["neuron"], cur["score"])]
+    width = max(len(v) for v in columns.values())
+    wide = pd.DataFrame({"rank": list(range(1, width + 1)),
+                         **{h: v + [""] * (width - len(v)) for h, v in columns.items()}})
+    return table_html(wide)
+
+
+def neurons_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = (f"The {TOP_K_SHOWN} highest-ranked neurons of each hook point as 'neuron id "
+               "(score)': for all classes together (norm of the standardised probe "
+               "coefficients), for each class (its own coefficient row; sign = evidence for or "
+               "against the class), and the probeless ranking (class-mean differences).")
+    rankings = t.get("rankings")
+    if rankings is None or rankings.empty:
+        return Section("neurons", "Top neurons per layer and class", explain,
+                       _absent("rankings"))
+    best = _best_hook(t)
+    hooks = hook_order(rankings)
+    body = []
+    for hook in hooks:
+        part = rankings[rankings["hook_name"].astype(str) == hook]
+        layer = part["layer"].iloc[0]
+        opened = " open" if hook == (best or hooks[-1]) else ""
+        body.append(f"<details{opened}><summary>{esc(hook)} (layer {esc(layer)})</summary>"
+                    f"{_neuron_table(part)}</details>")
+    return Section("neurons", "Top neurons per layer and class", explain, "".join(body))
+
+
+def stability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("Bootstrap resamples of the training split are re-ranked; the Jaccard similarity "
+               "of their top-k sets with the full-data top-k says how reproducible a ranking is "
+               "(random sets give the chance level). The agreement plot compares the probe "
+               "ranking with the probeless one.")
+    figs = []
+    if t.get("stability") is not None:
+        figs.append(plots.stability_figure(t["stability"]))
+    if t.get("agreement") is not None:
+        figs.append(plots.agreement_figure(t["agreement"]))
+    body = _figs("stability", figs) if figs else _absent("stability", "agreement")
+    return Section("stability", "Ranking stability and agreement", explain, body)
+
+
+def redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("Probes retrained on only the top-p % neurons (by the full probe's ranking) show "
+               "how much of the accuracy a small set carries (Dalvi et al. 2020): the curve "
+               "crossing the dotted line marks the smallest set keeping 97 % of the full "
+               "probe's accuracy.")
+    red = t.get("redundancy")
+    if red is None:
+        return Section("redundancy", "Redundancy", explain, _absent("redundancy"))
+    body = _figs("redundancy", [plots.redundancy_figure(red)])
+    mins = t.get("redundancy_minimal")
+    if mins is not None and not mins.empty:
+        shown = mins.assign(
+            percent=[f"{p:g} %" for p in mins["percent"]],
+            k=[str(int(k)) for k in mins["k"]], width=[str(int(w)) for w in mins["width"]],
+            scope=["all layers" if s == "all" else "one layer" for s in mins["scope"]],
+            hook_name=["(all probed hooks)" if s == "all" else h
+                       for s, h in zip(mins["scope"], mins["hook_name"])])
+        body += "<h3>Smallest sets keeping the threshold</h3>" + table_html(
+            shown, ["scope", "hook_name", "k", "width", "percent", "accuracy", "full_accuracy",
+                    "kept"], ["scope", "hook point", "neurons", "of", "share", "accuracy",
+                              "full accuracy", "kept"])
+    return Section("redundancy", "Redundancy", explain, body)
+
+
+def ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("The k top-ranked neurons (global probe ranking) of a hook point are ablated at "
+               "[CLS] during inference and accuracy is measured on held-out texts. Random-k "
+               "(mean and 95 % interval over seeds) and bottom-k are the controls; the dotted "
+               "line is the clean accuracy. A ranking that found the neurons the model uses "
+               "drops far below the random band.")
+    abl = t.get("ablation")
+    body = (_absent("ablation") if abl is None else
+            _figs("ablation", [plots.ablation_figure(abl)]))
+    return Section("ablation", "Ablation curves", explain, body)
+
+
+def classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("Left/top: ablating one class's own top-k neurons (rows) and measuring every "
+               "class's recall change (columns): a strong negative diagonal means classes rely "
+               "on their own neurons; off-diagonal cells are collateral damage. Below: how much "
+               "the per-class top-k sets overlap (Jaccard).")
+    figs, extra = [], ""
+    if t.get("class_matrix") is not None:
+        figs.append(plots.class_matrix_figure(t["class_matrix"]))
+    if t.get("overlap") is not None:
+        figs.append(plots.overlap_figure(t["overlap"]))
+    asym = t.get("class_asymmetry")
+    if asym is not None and not asym.empty:
+        extra = "<h3>Fragile and redundant classes</h3>" + table_html(
+            asym, ["hook_name", "class", "own_drop", "collateral", "exposed", "verdict"],
+            ["hook point", "class", "own recall drop", "drop caused in others",
+             "drop suffered from others", "verdict"])
+    body = (_figs("classes", figs) + extra) if figs else _absent("class_matrix", "overlap")
+    return Section("classes", "Class-wise effects", explain, body)
+
+
+def noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("Gaussian noise (σ in units of each neuron's standard deviation) is added to the "
+               "top-k, random-k or all neurons at [CLS]. Robust models degrade slowly; a steep "
+               "top-k curve means the ranked neurons are a weak spot.")
+    noise = t.get("noise")
+    body = _absent("noise") if noise is None else _figs("noise", [plots.noise_figure(noise)])
+    return Section("noise", "Noise", explain, body)
+
+
+def redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("How far must weights or logits move before predictions change? Top: relative "
+               "perturbations of the ranked neurons' output weights (random neurons as control) "
+               "and of each class's classifier row. Middle: a bias added to one class's logit — "
+               "share of examples redirected to it. Bottom: per example, the closed-form "
+               "smallest bias that changes the prediction.")
+    figs = []
+    if t.get("redirection") is not None:
+        figs.append(plots.weight_redirection_figure(t["redirection"]))
+    if t.get("redirection_logit") is not None:
+        figs.append(plots.logit_redirection_figure(t["redirection_logit"]))
+    if t.get("minimal_bias") is not None:
+        figs.append(plots.minimal_bias_figure(t["minimal_bias"]))
+    body = (_figs("redirection", figs) if figs else
+            _absent("redirection", "redirection_logit", "minimal_bias"))
+    return Section("redirection", "Weight and logit redirection", explain, body)
+
+
+SECTIONS = (findings_section, run_section, probes_section, neurons_section, redundancy_section,
+            ablation_section, classes_section, noise_section, redirection_section,
+            stability_section)

@@ -1,0 +1,161 @@
+"""Synthetic run tables for the plot and report tests, with the columns the analysis modules
+document. Tables that pure functions can make without a model (rankings, agreement, overlap,
+logit redirection, minimal biases) come from those functions; the others are built here with
+controlled numbers (so that tests can change them and watch the report change)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from synapse_lens.experiments import CleanRun
+from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
+from synapse_lens.redirection import logit_redirection, minimal_biases
+from synapse_lens.sweeps import topk_overlap
+
+HOOKS = (("blocks.0.hook_resid_pre", -1), ("blocks.0.hook_resid_post", 0),
+         ("blocks.1.hook_resid_post", 1))
+WIDTH = 16
+ALL = "__all__"
+
+
+def _probes(acc: Sequence[float]) -> pd.DataFrame:
+    rows = []
+    for (hook, layer), a in zip(HOOKS, acc):
+        for task, split, value in (("real", "train", min(1.0, a + 0.03)), ("real", "test", a),
+                                   ("control", "train", 0.7), ("control", "test", 0.5)):
+            for metric, v in (("accuracy", value), ("macro_f1", value - 0.02)):
+                rows.append((hook, layer, task, split, metric, v))
+    return pd.DataFrame(rows, columns=["hook_name", "layer", "task", "split", "metric", "value"])
+
+
+def _rankings(classes: Sequence[str], rng: np.random.Generator) -> tuple[list[Ranking],
+                                                                          list[Ranking]]:
+    probe, probeless = [], []
+    for hook, layer in HOOKS:
+        for target in (GLOBAL, *classes):
+            probe.append(Ranking(hook, layer, rng.normal(size=WIDTH), target, "probe"))
+            probeless.append(Ranking(hook, layer, rng.normal(size=WIDTH), target, "probeless"))
+    return probe, probeless
+
+
+def _stability(rng: np.random.Generator) -> pd.DataFrame:
+    rows = [(hook, layer, GLOBAL, method, k, b, float(rng.uniform(lo, lo + 0.2)))
+            for hook, layer in HOOKS for method, lo in (("probe", 0.7), ("probeless", 0.5),
+                                                        ("random", 0.05))
+            for k in (2, 4) for b in range(3)]
+    return pd.DataFrame(rows, columns=["hook_name", "layer", "class", "method", "k", "resample",
+                                       "jaccard"])
+
+
+def _redundancy(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    scopes = [("layer", hook, layer, WIDTH) for hook, layer in HOOKS]
+    scopes.append(("all", ALL, pd.NA, WIDTH * len(HOOKS)))
+    for scope, hook, layer, width in scopes:
+        full = 0.9
+        for percent in (5.0, 10.0, 25.0, 50.0, 100.0):
+            k = max(1, min(width, math.ceil(percent / 100 * width - 1e-9)))
+            top = full if percent >= 25 else full * (0.8 + percent / 100)
+            rows.append((scope, hook, layer, "top", 0, percent, k, width, top, full, top / full))
+            for draw in range(2):
+                acc = full * min(1.0, 0.6 + percent / 200 + float(rng.uniform(0, 0.05)))
+                rows.append((scope, hook, layer, "random", draw, percent, k, width, acc, full,
+                             acc / full))
+    df = pd.DataFrame(rows, columns=["scope", "hook_name", "layer", "selection", "draw",
+                                     "percent", "k", "width", "accuracy", "full_accuracy",
+                                     "kept"])
+    return df.astype({"layer": "Int64"})
+
+
+def _ablation(rng: np.random.Generator, top_drop: float) -> pd.DataFrame:
+    rows, clean = [], 0.9
+    for hook, layer in HOOKS[1:]:
+        for order in ("top", "random", "bottom"):
+            seeds = list(range(5)) if order == "random" else [None]
+            for k in (0, 2, 4, 8):
+                for seed in seeds:
+                    scale = {"top": top_drop * (1 + layer), "random": 0.02, "bottom": 0.01}[order]
+                    acc = clean - (0.0 if k == 0 else scale * k / 8
+                                   + (float(rng.uniform(0, 0.02)) if seed is not None else 0))
+                    for metric, value, base in (("accuracy", acc, clean),
+                                                ("flip_rate", clean - acc, 0.0)):
+                        rows.append((hook, layer, GLOBAL, "probe", order, k, seed, metric, ALL,
+                                     value, base))
+    df = pd.DataFrame(rows, columns=["hook_name", "layer", "ranking", "method", "order", "k",
+                                     "seed", "metric", "class", "value", "clean_value"])
+    return df.astype({"seed": "Int64"})
+
+
+def _class_matrix(classes: Sequence[str], fragile: str) -> pd.DataFrame:
+    hook, layer = HOOKS[-1]
+    rows = []
+    for a in classes:
+        for c in classes:
+            drop = (0.6 if c == fragile else 0.2) if a == c else 0.05
+            rows.append((hook, layer, "probe", a, 4, c, 0.9, 0.9 - drop, -drop))
+    return pd.DataFrame(rows, columns=["hook_name", "layer", "method", "ablated_class", "k",
+                                       "class", "recall_clean", "recall", "delta"])
+
+
+def _noise(rng: np.random.Generator) -> pd.DataFrame:
+    hook, layer = HOOKS[-1]
+    rows = []
+    for units, k, slope in (("top", 4, 0.15), ("random", 4, 0.03), ("all", WIDTH, 0.2)):
+        for sigma in (0.0, 0.5, 1.0, 2.0):
+            for seed in range(3):
+                acc = 0.9 - slope * sigma - (float(rng.uniform(0, 0.02)) if sigma else 0.0)
+                rows.append((hook, layer, GLOBAL, "probe", units, k, sigma, seed, "accuracy",
+                             ALL, acc, 0.9))
+    return pd.DataFrame(rows, columns=["hook_name", "layer", "ranking", "method", "units", "k",
+                                       "sigma", "seed", "metric", "class", "value",
+                                       "clean_value"])
+
+
+def _weights(classes: Sequence[str], rng: np.random.Generator) -> pd.DataFrame:
+    hook, layer = HOOKS[-1]
+    rows = []
+    edits = [("top_units", hook, layer, GLOBAL, 4, 0.6), ("random_units", hook, layer, GLOBAL, 4,
+                                                          0.1)]
+    edits += [("class_row", "classifier.hook_out", 2, c, None, 0.3 + 0.1 * i)
+              for i, c in enumerate(classes)]
+    for edit, h, lay, target, k, slope in edits:
+        for eps in (0.0, 0.1, 0.5):
+            for seed in range(3):
+                flip = slope * eps + (float(rng.uniform(0, 0.02)) if eps else 0.0)
+                for metric, value, base in (("flip_rate", flip, 0.0),
+                                            ("accuracy", 0.9 - flip, 0.9)):
+                    rows.append((edit, h, lay, target, k, eps, seed, metric, ALL, value, base))
+    df = pd.DataFrame(rows, columns=["edit", "hook_name", "layer", "target", "k", "eps", "seed",
+                                     "metric", "class", "value", "clean_value"])
+    return df.astype({"k": "Int64"})
+
+
+def synthetic_tables(classes: Sequence[str] = ("ham", "spam"), *, seed: int = 0,
+                     probe_acc: Sequence[float] = (0.6, 0.8, 0.95), top_drop: float = 0.3,
+                     fragile: str | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of a run (raw, as the pipeline saves them), for ``classes``."""
+    rng = np.random.default_rng(seed)
+    probe, probeless = _rankings(classes, rng)
+    per_class = [r for r in probe if r.target != GLOBAL]
+    logits = torch.tensor(rng.normal(size=(40, len(classes))), dtype=torch.float32)
+    labels = np.asarray(rng.integers(0, len(classes), size=40), dtype=np.int64)
+    clean = CleanRun(logits, labels, tuple(classes), "model-fp", "data-fp")
+    return {
+        "probes": _probes(probe_acc),
+        "rankings": rankings_frame(probe + probeless),
+        "agreement": ranking_agreement(probe, probeless, [2, 4]),
+        "stability": _stability(rng),
+        "redundancy": _redundancy(rng),
+        "ablation": _ablation(rng, top_drop),
+        "class_matrix": _class_matrix(classes, fragile or classes[-1]),
+        "overlap": topk_overlap(per_class, [4]),
+        "noise": _noise(rng),
+        "redirection": _weights(classes, rng),
+        "redirection_logit": logit_redirection(clean, [0.0, 0.5, 1.0, 2.0]),
+        "minimal_bias": minimal_biases(clean),
+    }
