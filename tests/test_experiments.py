@@ -355,3 +355,21 @@ def test_bad_inputs(planted: dict) -> None:
         ablation_curve(model, data, [ranking], [1], spec=Intervention("mean"), stats=foreign,
                        progress=False, max_length=ML)
     assert CLEAN_KEY == ("clean",)
+
+
+def test_stress_config_round_trip_and_tiny_run(planted: dict) -> None:
+    import json
+
+    from synapse_lens.stress import StressConfig, run_stress_tests
+
+    config = StressConfig(ks=(0, 2), n_seeds=2, noise_k=2, sigmas=(0.0, 1.0), noise_seeds=1,
+                          weight_k=2, eps_values=(0.0, 1.0), weight_seeds=1, max_length=ML)
+    again = StressConfig.from_dict({**json.loads(json.dumps(config.to_dict())), "unknown": 1})
+    assert again == config
+    tables = run_stress_tests(planted["model"], planted["data"], [planted["ranking"]], config,
+                              progress=False)
+    # a global ranking only: no class matrix / overlap tables
+    assert set(tables) == {"ablation", "ablation_summary", "noise", "noise_summary",
+                           "redirection_weights", "redirection_logit_bias", "minimal_bias"}
+    with pytest.raises(ValueError, match="no rankings"):
+        run_stress_tests(planted["model"], planted["data"], [], config)

@@ -1,0 +1,159 @@
+"""Every stress-test table in one call, from one clean run, with sizes in a small config.
+
+The defaults are sized so that the full set runs in minutes on 2 CPU cores for the offline
+MiniLM classifier on a few hundred short texts with global rankings of a few layers (see
+the project's measurements); raise them for a final analysis.
+
+Example:
+    >>> tables = run_stress_tests(model, ds, rankings, StressConfig(ks=(0, 5, 20)))
+    ...     # doctest: +SKIP
+    >>> tables["ablation_summary"].query("metric == 'accuracy'")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from synapse_lens.activations import ClsActivations
+from synapse_lens.data import TextDataset
+from synapse_lens.experiments import clean_run, summarize
+from synapse_lens.rankings import GLOBAL, Ranking
+from synapse_lens.redirection import logit_redirection, minimal_biases, weight_redirection
+from synapse_lens.sweeps import (
+    ablation_curve,
+    class_asymmetry,
+    class_matrix,
+    noise_curve,
+    topk_overlap,
+)
+
+
+@dataclass(frozen=True)
+class StressConfig:
+    """Sizes of the stress tests.
+
+    Attributes:
+        ks: ablation set sizes (``0`` = clean reference).
+        n_seeds: random-k repetitions in the ablation curve (>= 5 for a 95 % interval).
+        ablation_targets: ``"global"`` (global rankings only) or ``"all"`` (also per class).
+        class_k: units ablated per class in the class matrix; also the top-k of the overlaps.
+        noise_k: size of the top-k / random-k sets of the noise curve.
+        sigmas: noise levels (relative to each unit's [CLS] std when ``noise_relative``).
+        noise_seeds: noise repetitions.
+        noise_relative: sigma in units of each unit's std (True) or absolute (False).
+        weight_k: units whose output weights are perturbed.
+        eps_values: relative weight-perturbation sizes.
+        weight_seeds: perturbation repetitions.
+        biases: logit-bias sizes.
+        seed: first seed everywhere.
+        batch_size, max_length: forward-pass batching.
+    """
+
+    ks: tuple[int, ...] = (0, 5, 20, 50, 100)
+    n_seeds: int = 5
+    ablation_targets: Literal["global", "all"] = "global"
+    class_k: int = 10
+    noise_k: int = 10
+    sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    noise_seeds: int = 2
+    noise_relative: bool = True
+    weight_k: int = 10
+    eps_values: tuple[float, ...] = (0.0, 0.1, 0.5)
+    weight_seeds: int = 2
+    biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    seed: int = 0
+    batch_size: int = 32
+    max_length: int = 128
+
+    def __post_init__(self) -> None:
+        if self.ablation_targets not in ("global", "all"):
+            raise ValueError(f"ablation_targets must be 'global' or 'all', got "
+                             f"{self.ablation_targets!r}")
+        for name in ("ks", "sigmas", "eps_values", "biases"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> StressConfig:
+        """Build from :meth:`to_dict` output; unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in values.items() if k in known})
+
+
+def run_stress_tests(
+    model: Any,
+    data: TextDataset,
+    rankings: Sequence[Ranking],
+    config: StressConfig | None = None,
+    *,
+    stats: ClsActivations | None = None,
+    progress: bool = True,
+) -> dict[str, pd.DataFrame]:
+    """Run every stress test and return its tables.
+
+    Global rankings drive the ablation curve (per-class too with ``ablation_targets="all"``),
+    the noise curve and the weight perturbations; per-class rankings drive the class matrix
+    and the top-k overlaps (skipped when there are none).
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+        data: labelled texts with the model's classes.
+        rankings: global and/or per-class rankings (e.g. of every layer output).
+        config: sizes (default :class:`StressConfig`).
+        stats: [CLS] activations of ``data`` from this model holding the global rankings'
+            hooks (used for relative noise; computed when None).
+        progress: tqdm progress bars.
+
+    Returns:
+        ``{"ablation", "ablation_summary", "class_matrix", "class_asymmetry", "topk_overlap",
+        "noise", "noise_summary", "redirection_weights", "redirection_logit_bias",
+        "minimal_bias"}`` → tidy tables (columns documented in :mod:`synapse_lens.sweeps`,
+        :mod:`synapse_lens.redirection` and :func:`synapse_lens.experiments.summarize`).
+
+    Raises:
+        ValueError: no rankings, sizes larger than a layer's width; see the sweeps.
+
+    Example:
+        >>> tables = run_stress_tests(model, ds, rankings)  # doctest: +SKIP
+    """
+    cfg = StressConfig() if config is None else config
+    items = list(rankings)
+    if not items:
+        raise ValueError("no rankings given")
+    glob = [r for r in items if r.target == GLOBAL]
+    per_class = [r for r in items if r.target != GLOBAL]
+    main = glob or per_class
+    run = dict(batch_size=cfg.batch_size, max_length=cfg.max_length)
+    clean = clean_run(model, data, **run)  # type: ignore[arg-type]
+    shared = dict(clean=clean, progress=progress, **run)
+    tables: dict[str, pd.DataFrame] = {}
+    tables["ablation"] = ablation_curve(
+        model, data, main if cfg.ablation_targets == "global" else items, cfg.ks,
+        n_seeds=cfg.n_seeds, seed=cfg.seed, **shared)  # type: ignore[arg-type]
+    tables["ablation_summary"] = summarize(tables["ablation"])
+    if per_class:
+        tables["class_matrix"] = class_matrix(model, data, per_class, cfg.class_k,
+                                              **shared)  # type: ignore[arg-type]
+        tables["class_asymmetry"] = class_asymmetry(tables["class_matrix"])
+        tables["topk_overlap"] = topk_overlap(per_class, [cfg.class_k])
+    tables["noise"] = noise_curve(model, data, main, cfg.sigmas, k=cfg.noise_k,
+                                  n_seeds=cfg.noise_seeds, seed=cfg.seed,
+                                  relative=cfg.noise_relative, stats=stats,
+                                  **shared)  # type: ignore[arg-type]
+    tables["noise_summary"] = summarize(tables["noise"])
+    tables["redirection_weights"] = weight_redirection(
+        model, data, main, cfg.weight_k, cfg.eps_values, n_seeds=cfg.weight_seeds,
+        seed=cfg.seed, **shared)  # type: ignore[arg-type]
+    tables["redirection_logit_bias"] = logit_redirection(clean, cfg.biases)
+    tables["minimal_bias"] = minimal_biases(clean)
+    return tables
