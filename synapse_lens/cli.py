@@ -1,19 +1,116 @@
-"""``synapse-lens`` command line: a thin layer over the public API."""
+"""``synapse-lens`` command line: a thin layer over the public API.
+
+Commands: ``demo`` (the embedded default: a demo classifier on its held-out split), ``run`` (any
+supported checkpoint and CSV/TSV/JSONL file), ``compare`` (one report across runs) and
+``smoke`` (load the offline MiniLM with a random head and print logits).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
+DEMO_TASKS = ("sms-spam", "trec-6")
 SMOKE_TEXTS = (
     "Congratulations! You won a free prize, call now to claim your cash.",
     "Are we still meeting for lunch tomorrow?",
     "What is the capital city of Australia?",
 )
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from synapse_lens.pipeline import RunConfig
+
+    d = RunConfig()
+    g = parser.add_argument_group("analysis options")
+    g.add_argument("--layers", type=_int_list, default=None,
+                   help="comma-separated encoder layers to analyse (default: all)")
+    g.add_argument("--k", dest="ks", type=_int_list, default=d.ks,
+                   help=f"unit-set sizes for ablation curves (default: {','.join(map(str, d.ks))})")
+    g.add_argument("--seeds", dest="n_seeds", type=int, default=d.n_seeds,
+                   help=f"random-k draws per condition (default: {d.n_seeds})")
+    g.add_argument("--class-k", type=int, default=d.class_k,
+                   help=f"units per class in class-wise experiments (default: {d.class_k})")
+    g.add_argument("--max-examples", type=int, default=d.max_examples,
+                   help=f"cap on analysed texts (default: {d.max_examples})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--max-length", type=int, default=d.max_length)
+    g.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from synapse_lens.pipeline import RunConfig
+
+    return RunConfig(layers=args.layers, ks=args.ks, n_seeds=args.n_seeds, class_k=args.class_k,
+                     max_examples=args.max_examples, batch_size=args.batch_size,
+                     max_length=args.max_length, device=args.device, seed=args.seed)
+
+
+def _finish(run_dir: Path, started: float) -> int:
+    sys.stdout.write(f"report: {(run_dir / 'report.html').resolve()}  "
+                     f"({time.perf_counter() - started:.0f} s)\n")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from synapse_lens.data import from_lists
+    from synapse_lens.models.loading import _resolve_device
+    from synapse_lens.pipeline import run_synapse
+    from synapse_lens.zoo import load_demo_classifier, read_manifest
+
+    started = time.perf_counter()
+    config = _config(args)
+    _resolve_device(args.device)
+    model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
+                                         progress=not args.quiet)
+    data = from_lists(splits.held_out_texts, splits.held_out_labels,
+                      label_names=splits.label_names, name=f"{args.task} (held out)")
+    out = Path(args.out or f"runs/{args.task}")
+    extra = {"task": args.task, "zoo_manifest": read_manifest(args.task)}
+    return _finish(run_synapse(model, data, out, config, extra_summary=extra,
+                               progress=not args.quiet), started)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from synapse_lens.data import load_texts
+    from synapse_lens.models import load_classifier
+    from synapse_lens.pipeline import run_synapse
+
+    started = time.perf_counter()
+    config = _config(args)
+    data = load_texts(args.data, args.text_column, args.label_column)
+    model = load_classifier(args.model, device=args.device)
+    return _finish(run_synapse(model, data, Path(args.out), config,
+                               extra_summary={"task": Path(args.data).stem},
+                               progress=not args.quiet), started)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from synapse_lens.report import write_comparison_report
+
+    path = write_comparison_report(args.runs, args.out)
+    sys.stdout.write(f"report: {Path(path).resolve()}\n")
+    return 0
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -36,8 +133,32 @@ def _smoke(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synapse-lens", description=__doc__)
+    """The ``synapse-lens`` argument parser."""
+    parser = argparse.ArgumentParser(prog="synapse-lens", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="fine-tune (or reuse) a demo classifier and analyse it")
+    demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS)
+    demo.add_argument("--out", default=None, help="run directory (default: runs/<task>)")
+    demo.add_argument("--rebuild", action="store_true", help="rebuild the cached classifier")
+    _add_run_options(demo)
+    demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="analyse a local checkpoint on a labelled file")
+    run.add_argument("--model", required=True, help="HF checkpoint directory")
+    run.add_argument("--data", required=True, help=".csv, .tsv or .jsonl file")
+    run.add_argument("--text-column", required=True)
+    run.add_argument("--label-column", required=True)
+    run.add_argument("--out", required=True, help="run directory to create")
+    _add_run_options(run)
+    run.set_defaults(func=_run)
+
+    compare = sub.add_parser("compare", help="one report comparing several run directories")
+    compare.add_argument("runs", nargs="+", help="run directories")
+    compare.add_argument("--out", required=True, help="directory for the comparison report")
+    compare.set_defaults(func=_compare)
+
     smoke = sub.add_parser("smoke", help="load the offline MiniLM with a random head, print logits")
     smoke.add_argument("--seed", type=int, default=0)
     smoke.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -46,12 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``synapse-lens`` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """Entry point of the ``synapse-lens`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as err:
+    except (ValueError, TypeError, OSError, ModuleNotFoundError) as err:
         sys.stderr.write(f"synapse-lens: error: {err}\n")
         return 2
 

@@ -1,0 +1,255 @@
+"""The whole SYNAPSE pipeline on one model and one labelled dataset → a run directory.
+
+``run_synapse`` chains the stages (cache → probe → rank → stress-test → report) with
+:class:`RunConfig` defaults sized for a MiniLM-class model on 2 CPU cores, and writes, atomically:
+
+```
+run_dir/
+  report.html      offline, self-contained
+  summary.json     config, model and data fingerprints, headline numbers, examples
+  tables/*.csv     probes, selectivity, rankings, agreement, stability, redundancy,
+                   redundancy_minimal, ablation, ablation_summary, class_matrix, class_asymmetry,
+                   overlap, noise, redirection, redirection_logit, minimal_bias
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from synapse_lens.activations import cache_cls
+from synapse_lens.atomic import atomic_directory
+from synapse_lens.data import TextDataset, align_labels
+from synapse_lens.experiments import clean_run, summarize
+from synapse_lens.models import classifier_info
+from synapse_lens.probes import ProbeConfig, fit_probes
+from synapse_lens.rankings import GLOBAL, ranking_agreement, rankings_frame
+from synapse_lens.redirection import redirection
+from synapse_lens.redundancy import redundancy
+from synapse_lens.stability import bootstrap_stability
+from synapse_lens.sweeps import (
+    ablation_curve,
+    class_asymmetry,
+    class_matrix,
+    noise_curve,
+    topk_overlap,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = "synapse_lens.run/1"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one SYNAPSE run (JSON round-trip; unknown keys are ignored on load).
+
+    Attributes:
+        layers: encoder layers to analyse (``None``: all); the embeddings output is always probed.
+        ks: unit-set sizes for ablation curves, stability and agreement.
+        n_seeds: random-k draws per condition (for intervals; ≥ 5 recommended).
+        class_k: units ablated per class in the class matrix and redirection experiments.
+        sigmas: noise levels (relative to each unit's clean standard deviation).
+        eps_values: relative weight-perturbation sizes for redirection.
+        biases: logit bias sizes for redirection.
+        n_boot: bootstrap resamples for ranking stability.
+        max_examples: cap on the texts analysed (stratified subsample; ``None``: all).
+        test_size: probe held-out fraction; interventions are evaluated on that held-out part.
+        batch_size, max_length: forward-pass batching and truncation.
+        device: ``"cpu"`` or ``"cuda"``.
+        seed: seeds every random choice of the run.
+    """
+
+    layers: tuple[int, ...] | None = None
+    ks: tuple[int, ...] = (1, 4, 16, 64)
+    n_seeds: int = 5
+    class_k: int = 16
+    sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    eps_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
+    biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    n_boot: int = 5
+    max_examples: int | None = 600
+    test_size: float = 0.5
+    batch_size: int = 32
+    max_length: int = 64
+    device: Literal["cpu", "cuda"] = "cpu"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(k <= 0 for k in self.ks):
+            raise ValueError(f"ks must be positive unit counts, got {self.ks}")
+        if self.n_seeds < 1 or self.n_boot < 1 or self.class_k < 1:
+            raise ValueError("n_seeds, n_boot and class_k must be >= 1")
+        if any(s < 0 for s in self.sigmas) or any(e < 0 for e in self.eps_values):
+            raise ValueError("sigmas and eps_values must be >= 0")
+        if self.max_examples is not None and self.max_examples < 20:
+            raise ValueError(f"max_examples must be >= 20 (or None), got {self.max_examples}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+        return cls(**kwargs)
+
+
+def _subsample(data: TextDataset, cap: int | None, seed: int) -> TextDataset:
+    if cap is None or len(data) <= cap:
+        return data
+    from synapse_lens.data import train_test_split
+
+    kept, _ = train_test_split(data, test_size=len(data) - cap, seed=seed)
+    return kept
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> None:
+    directory.mkdir()
+    for name, frame in tables.items():
+        frame.to_csv(directory / f"{name}.csv", index=False, float_format="%.6g")
+
+
+def _headline(tables: dict[str, pd.DataFrame], k_max: int) -> dict[str, Any]:
+    probes = tables["probes"]
+    real = probes[(probes.task == "real") & (probes.split == "test")
+                  & (probes.metric == "accuracy")]
+    best = real.sort_values(["value", "layer"], ascending=[False, True], kind="stable").iloc[0]
+    head: dict[str, Any] = {
+        "best_probe_hook": str(best.hook_name),
+        "best_probe_layer": int(best.layer),
+        "best_probe_accuracy": float(best.value),
+    }
+    summ = tables["ablation_summary"]
+    acc = summ[(summ.metric == "accuracy") & (summ.k == k_max)]
+    if not acc.empty:
+        by = acc.groupby("order")["mean"].min()
+        head.update({f"min_accuracy_{order}_k{k_max}": float(v) for order, v in by.items()})
+    minimal = tables["redundancy_minimal"]
+    allrow = minimal[minimal.scope == "all"]
+    if not allrow.empty:
+        head["minimal_all_layers_percent"] = float(allrow.iloc[0].percent)
+        head["minimal_all_layers_neurons"] = int(allrow.iloc[0].k)
+    return head
+
+
+def run_synapse(
+    model: Any,
+    data: TextDataset,
+    out_dir: str | os.PathLike[str],
+    config: RunConfig | None = None,
+    *,
+    extra_summary: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run the whole SYNAPSE pipeline and write a run directory (see module docstring).
+
+    Args:
+        model: a classifier from :func:`synapse_lens.load_classifier`.
+        data: labelled texts (names aligned to the model's ``id2label``).
+        out_dir: the run directory to create (replaced if it exists; nothing is written on
+            failure).
+        config: :class:`RunConfig` (defaults sized for MiniLM on 2 CPU cores).
+        extra_summary: extra JSON-able fields for ``summary.json`` (e.g. the demo task).
+        progress: tqdm progress bars.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        ValueError: bad configuration, labels the model does not know, too few examples.
+
+    Example:
+        >>> run_synapse(model, ds, "runs/sms", RunConfig(ks=(1, 8)))  # doctest: +SKIP
+    """
+    config = config or RunConfig()
+    info = classifier_info(model)
+    data = _subsample(align_labels(data, info.id2label), config.max_examples, config.seed)
+    layers = range(info.n_layers) if config.layers is None else config.layers
+    hooks = [info.names.embed] + [info.names.resid_post(layer) for layer in layers]
+    batch: dict[str, Any] = {"batch_size": config.batch_size, "max_length": config.max_length}
+
+    logger.info("caching [CLS] activations of %d texts at %d hook points", len(data), len(hooks))
+    acts = cache_cls(model, data.texts, names=hooks, progress=progress,
+                     dataset_fingerprint=data.fingerprint, **batch)
+    probes = fit_probes(acts, data, config=ProbeConfig(test_size=config.test_size,
+                                                        seed=config.seed), progress=progress)
+    probe_rankings = probes.rankings()
+    probeless = probes.probeless_rankings(acts)
+    k_small = [k for k in config.ks if k <= info.d_model]
+    if not k_small:
+        raise ValueError(f"every k in {config.ks} exceeds the layer width {info.d_model}")
+    red = redundancy(probes, acts, seed=config.seed, progress=progress)
+
+    eval_data = data.subset(probes.test_idx)
+    clean = clean_run(model, eval_data, progress=progress, **batch)
+    layer_rankings = [r for r in probe_rankings if r.target == GLOBAL and r.layer >= 0]
+    last = info.names.resid_post(max(layers))
+    per_class = [r for r in probe_rankings if r.target != GLOBAL and r.hook_name == last]
+    last_global = [r for r in layer_rankings if r.hook_name == last]
+    class_k = min(config.class_k, info.d_model)
+    common: dict[str, Any] = {"clean": clean, "progress": progress, **batch}
+    ablation = ablation_curve(model, eval_data, layer_rankings, k_small, n_seeds=config.n_seeds,
+                              seed=config.seed, **common)
+    matrix = class_matrix(model, eval_data, per_class, class_k, **common)
+    redirect = redirection(model, eval_data, last_global, class_k, eps_values=config.eps_values,
+                           biases=config.biases, n_seeds=config.n_seeds, seed=config.seed,
+                           **common)
+    tables = {
+        "probes": probes.table,
+        "selectivity": probes.selectivity(),
+        "rankings": rankings_frame(probe_rankings + probeless),
+        "agreement": ranking_agreement(probe_rankings, probeless, k_small),
+        "stability": bootstrap_stability(probes, acts, ks=k_small, n_boot=config.n_boot,
+                                         seed=config.seed, progress=progress),
+        "redundancy": red.table,
+        "redundancy_minimal": red.minimal,
+        "ablation": ablation,
+        "ablation_summary": summarize(ablation),
+        "class_matrix": matrix,
+        "class_asymmetry": class_asymmetry(matrix),
+        "overlap": topk_overlap([r for r in probe_rankings if r.target != GLOBAL], [class_k]),
+        "noise": noise_curve(model, eval_data, last_global, config.sigmas, k=class_k,
+                             n_seeds=config.n_seeds, seed=config.seed, **common),
+        "redirection": redirect.weights,
+        "redirection_logit": redirect.logit_bias,
+        "minimal_bias": redirect.minimal_bias,
+    }
+    predictions = clean.logits.argmax(-1).tolist()
+    summary = {
+        "schema": SCHEMA,
+        "config": config.to_dict(),
+        "model": {"architecture": info.architecture, "family": info.family,
+                  "source": info.source, "fingerprint": info.fingerprint,
+                  "n_layers": info.n_layers, "d_model": info.d_model,
+                  "labels": list(info.id2label)},
+        "data": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data),
+                 "n_eval": len(eval_data),
+                 "class_counts": {name: int((data.labels == i).sum())
+                                  for i, name in enumerate(data.label_names)}},
+        "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
+        "headline": _headline(tables, max(k_small)),
+        "examples": [{"text": eval_data.texts[i], "label": info.id2label[eval_data.labels[i]],
+                      "prediction": info.id2label[predictions[i]]}
+                     for i in range(min(12, len(eval_data)))],
+        **(extra_summary or {}),
+    }
+    from synapse_lens.report import write_report
+
+    with atomic_directory(out_dir) as tmp:
+        _write_tables(tables, tmp / "tables")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_report(tmp)
+    logger.info("run written to %s", out_dir)
+    return Path(out_dir)
