@@ -75,12 +75,13 @@ def _finish(run_dir: Path, started: float) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from synapse_lens.data import from_lists
     from synapse_lens.models.loading import _resolve_device
-    from synapse_lens.pipeline import run_synapse
+    from synapse_lens.pipeline import check_out_dir, run_synapse
     from synapse_lens.zoo import load_demo_classifier, read_manifest
 
     started = time.perf_counter()
     config = _config(args)
     _resolve_device(args.device)
+    check_out_dir(args.out or f"runs/{args.task}")
     model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
                                          progress=not args.quiet)
     data = from_lists(splits.held_out_texts, splits.held_out_labels,
@@ -94,10 +95,11 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from synapse_lens.data import load_texts
     from synapse_lens.models import load_classifier
-    from synapse_lens.pipeline import run_synapse
+    from synapse_lens.pipeline import check_out_dir, run_synapse
 
     started = time.perf_counter()
     config = _config(args)
+    check_out_dir(args.out)
     data = load_texts(args.data, args.text_column, args.label_column)
     model = load_classifier(args.model, device=args.device)
     return _finish(run_synapse(model, data, Path(args.out), config,

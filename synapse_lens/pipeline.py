@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +147,28 @@ def _headline(tables: dict[str, pd.DataFrame], k_max: int) -> dict[str, Any]:
     return head
 
 
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Fail early (before any computation) if ``out_dir`` cannot be created.
+
+    Raises:
+        NotADirectoryError / FileExistsError / PermissionError: with the offending path.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output path {str(out)!r} exists and is not a directory")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {str(out)!r}: {str(parent)!r} is not a directory")
+    try:
+        probe = tempfile.mkdtemp(dir=parent, prefix=".synapse-write-check.")
+    except OSError as err:
+        raise PermissionError(f"output directory {str(parent)!r} is not writable: {err}") from err
+    os.rmdir(probe)
+    return out
+
+
 def run_synapse(
     model: Any,
     data: TextDataset,
@@ -176,6 +199,7 @@ def run_synapse(
         >>> run_synapse(model, ds, "runs/sms", RunConfig(ks=(1, 8)))  # doctest: +SKIP
     """
     config = config or RunConfig()
+    check_out_dir(out_dir)
     info = classifier_info(model)
     data = _subsample(align_labels(data, info.id2label), config.max_examples, config.seed)
     layers = range(info.n_layers) if config.layers is None else config.layers

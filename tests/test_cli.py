@@ -1,0 +1,146 @@
+"""The main job's command line on tiny models: run, compare, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synapse_lens.cli import main
+from synapse_lens.models import tiny_classifier_dir
+from synapse_lens.models.tiny import TINY_WORDS
+
+XSS = "<script>alert(1)</script>"
+FAST = ["--k", "1,4", "--seeds", "2", "--class-k", "4", "--max-examples", "60", "--quiet"]
+
+
+def _write_csv(path: Path, n: int = 60, n_classes: int = 3, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(TINY_WORDS, size=int(rng.integers(3, 12)))) for _ in range(n)]
+    texts[0] = f"{XSS} free cash"
+    labels = [f"class_{i % n_classes}" for i in range(n)]
+    pd.DataFrame({"message": texts, "kind": labels}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    tiny_classifier_dir(root / "model", "bert", seed=2)
+    _write_csv(root / "data.csv")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(workdir: Path) -> Path:
+    out = workdir / "run"
+    code = main(["run", "--model", str(workdir / "model"), "--data", str(workdir / "data.csv"),
+                 "--text-column", "message", "--label-column", "kind", "--out", str(out), *FAST])
+    assert code == 0
+    return out
+
+
+def test_run_writes_complete_run_directory(run_dir: Path) -> None:
+    tables = {p.stem for p in (run_dir / "tables").glob("*.csv")}
+    assert {"probes", "rankings", "ablation", "class_matrix", "redundancy",
+            "redirection"} <= tables
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["model"]["architecture"] == "BertForSequenceClassification"
+    assert summary["data"]["n"] == 60
+    assert summary["config"]["ks"] == [1, 4]
+    ablation = pd.read_csv(run_dir / "tables" / "ablation.csv")
+    assert set(ablation["order"]) >= {"top", "random", "bottom"}
+    assert not list(run_dir.parent.glob(".run.*"))  # no temporary leftovers
+
+
+def test_report_escapes_dataset_text(run_dir: Path) -> None:
+    html = (run_dir / "report.html").read_text()
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_same_seed_same_tables_byte_for_byte(workdir: Path, run_dir: Path) -> None:
+    again = workdir / "again"
+    assert main(["run", "--model", str(workdir / "model"), "--data", str(workdir / "data.csv"),
+                 "--text-column", "message", "--label-column", "kind", "--out", str(again),
+                 *FAST]) == 0
+    for table in sorted((run_dir / "tables").glob("*.csv")):
+        assert table.read_bytes() == (again / "tables" / table.name).read_bytes(), table.name
+
+
+def test_compare_two_runs(workdir: Path, run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    out = workdir / "cmp"
+    assert main(["compare", str(run_dir), str(run_dir), "--out", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    assert str(out) in capsys.readouterr().out
+
+
+def _bad_run(workdir: Path, out: Path, **override: str) -> int:
+    args = {"--model": str(workdir / "model"), "--data": str(workdir / "data.csv"),
+            "--text-column": "message", "--label-column": "kind", "--out": str(out)}
+    args.update(override)
+    return main(["run", *[x for kv in args.items() for x in kv], *FAST])
+
+
+@pytest.mark.parametrize("case", ["missing_file", "wrong_text_column", "wrong_label_column",
+                                  "unsupported_model", "empty_data", "one_class", "cuda"])
+def test_bad_input_exits_nonzero_and_writes_nothing(
+    workdir: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture
+) -> None:
+    import torch
+
+    out = tmp_path / "out"
+    override: dict[str, str] = {}
+    if case == "missing_file":
+        override["--data"] = str(tmp_path / "nope.csv")
+    elif case == "wrong_text_column":
+        override["--text-column"] = "text"
+    elif case == "wrong_label_column":
+        override["--label-column"] = "label"
+    elif case == "unsupported_model":
+        (tmp_path / "gpt").mkdir()
+        (tmp_path / "gpt" / "config.json").write_text(
+            json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
+        override["--model"] = str(tmp_path / "gpt")
+    elif case == "empty_data":
+        (tmp_path / "empty.csv").write_text("message,kind\n")
+        override["--data"] = str(tmp_path / "empty.csv")
+    elif case == "one_class":
+        pd.DataFrame({"message": ["free cash"] * 30, "kind": ["class_0"] * 30}).to_csv(
+            tmp_path / "one.csv", index=False)
+        override["--data"] = str(tmp_path / "one.csv")
+    elif case == "cuda":
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present: --device cuda is valid here")
+        override["--device"] = "cuda"
+    if case == "cuda":
+        code = main(["run", "--model", str(workdir / "model"), "--data",
+                     str(workdir / "data.csv"), "--text-column", "message", "--label-column",
+                     "kind", "--out", str(out), "--device", "cuda", "--quiet"])
+    else:
+        code = _bad_run(workdir, out, **override)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith("synapse-lens: error:")
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.*")) == []
+
+
+def test_unwritable_output_directory(workdir: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = _bad_run(workdir, blocker / "run")
+    assert code != 0
+    assert "not a directory" in capsys.readouterr().err
+    assert blocker.read_text() == "not a directory"
+
+
+def test_parser_rejects_bad_k(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--model", "m", "--data", "d", "--text-column", "t", "--label-column", "l",
+              "--out", "o", "--k", "a,b"])
+    assert "comma-separated integers" in capsys.readouterr().err
