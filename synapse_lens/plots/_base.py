@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -74,7 +75,7 @@ def rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def band(x: Sequence[float], low: Sequence[float], high: Sequence[float], hex_color: str,
+def band(x: Iterable[Any], low: Iterable[Any], high: Iterable[Any], hex_color: str,
          group: str) -> go.Scatter:
     """A shaded interval between ``low`` and ``high`` along ``x`` (one closed polygon)."""
     xs, lo, hi = list(x), [float(v) for v in low], [float(v) for v in high]

@@ -45,6 +45,30 @@ TABLE_NAMES: dict[str, str] = {
 }
 
 
+#: Columns the report reads from each table (checked by :func:`prepare`).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "probes": ("hook_name", "layer", "task", "split", "metric", "value"),
+    "selectivity": ("hook_name", "layer", "metric", "selectivity"),
+    "rankings": ("hook_name", "layer", "neuron", "class", "method", "score", "rank"),
+    "agreement": ("hook_name", "layer", "class", "k", "overlap", "chance"),
+    "stability": ("hook_name", "layer", "class", "method", "k", "jaccard"),
+    "redundancy": ("scope", "hook_name", "layer", "selection", "percent", "k", "width",
+                   "accuracy", "full_accuracy", "kept"),
+    "redundancy_minimal": ("scope", "hook_name", "layer", "percent", "k", "width", "accuracy",
+                           "full_accuracy", "kept", "threshold"),
+    "ablation": ("hook_name", "layer", "ranking", "method", "order", "k", "metric", "class"),
+    "ablation_summary": ("hook_name", "layer", "ranking", "method", "order", "k", "metric",
+                         "class", "mean", "ci_low", "ci_high", "clean_value"),
+    "class_matrix": ("hook_name", "layer", "method", "ablated_class", "k", "class", "delta"),
+    "class_asymmetry": ("hook_name", "layer", "k", "class", "own_drop", "collateral"),
+    "overlap": ("hook_name_a", "layer_a", "class_a", "class_b", "scope", "k", "jaccard",
+                "chance"),
+    "noise": ("hook_name", "layer", "ranking", "units", "k", "sigma", "metric", "class"),
+    "redirection": ("edit", "hook_name", "layer", "target", "k", "eps", "metric", "class"),
+    "redirection_logit": ("target", "bias", "metric", "value"),
+    "minimal_bias": ("target", "bias"),
+}
+
 # Columns holding names (classes, hooks, choices): always read as text, so that a class called
 # "NA", "None" or "1" stays that string.
 _TEXT_COLUMNS = ("hook_name", "hook_name_a", "hook_name_b", "class", "class_a", "class_b", "task",
@@ -177,7 +201,8 @@ def prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
     Raises:
         TypeError: a value that is not a DataFrame.
-        ValueError: a table without the columns its summary needs.
+        ValueError: a table without the columns the report reads
+            (:data:`REQUIRED_COLUMNS`), or a per-seed table without ``seed`` / ``value``.
 
     Example:
         >>> prepare(read_run("runs/sms-spam")[0])["ablation"].columns[-4:]  # doctest: +SKIP
@@ -189,6 +214,10 @@ def prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for name, df in tables.items():
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"table {name!r} must be a DataFrame, got {type(df).__name__}")
+        missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in df.columns]
+        if missing:
+            raise ValueError(f"the {name} table lacks columns {missing}; it has "
+                             f"{list(df.columns)}")
         out[name] = df
     if "ablation_summary" in out:
         out["ablation"] = out.pop("ablation_summary")

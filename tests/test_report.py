@@ -1,0 +1,290 @@
+"""The HTML report: self-contained and offline, escaped, findings computed from the numbers,
+missing tables tolerated, atomic writes, comparison across runs, and a real-browser check."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from report_tables import synthetic_tables
+
+from synapse_lens.report import (
+    REPORT_FILE,
+    findings,
+    headline,
+    prepare,
+    read_run,
+    render_report,
+    save_tables,
+    write_comparison_report,
+    write_report,
+)
+
+XSS = "<script>alert(1)</script>"
+XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def _summary(task: str = "sms-spam", **extra: object) -> dict[str, object]:
+    return {"task": task, "model": {"source": "/models/minilm", "fingerprint": "abc123"},
+            "config": {"ks": [1, 4], "seed": 0},
+            "examples": [{"text": f"win a prize {XSS}", "label": "spam", "prediction": "spam"},
+                         {"text": "see you at lunch", "label": "ham", "prediction": "spam"}],
+            **extra}
+
+
+def _run_dir(root: Path, tables: dict[str, pd.DataFrame], summary: dict[str, object]) -> Path:
+    root.mkdir(parents=True)
+    save_tables(tables, root / "tables")
+    (root / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tables() -> dict[str, pd.DataFrame]:
+    return synthetic_tables(("ham", "spam"))
+
+
+@pytest.fixture(scope="module")
+def html(tables: dict[str, pd.DataFrame]) -> str:
+    return render_report(tables, _summary())
+
+
+def _plotly_js_head() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())[:400]
+
+
+def test_report_is_self_contained(html: str) -> None:
+    assert html.count(_plotly_js_head()) == 1  # plotly.js inlined exactly once
+    tags = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", html)
+    assert not [t for t in tags if re.search(r"\b(?:src|href)\s*=", t)]  # nothing loaded
+    from plotly.offline import get_plotlyjs
+
+    ours = html.replace(str(get_plotlyjs()), "")  # the page around the plotly.js bundle
+    assert "http://" not in ours and "https://" not in ours
+    n_divs = html.count('class="plotly-graph-div"')
+    assert n_divs == html.count("Plotly.newPlot(") == 11
+    ids = re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
+    assert len(set(ids)) == n_divs  # unique, deterministic ids
+
+
+def test_report_has_every_section_and_examples(html: str) -> None:
+    for anchor in ("findings", "run", "probes", "neurons", "redundancy", "ablation", "classes",
+                   "noise", "redirection", "stability"):
+        assert f'<section id="{anchor}">' in html and f'href="#{anchor}"' in html
+    assert "Held-out examples" in html and "see you at lunch" in html
+    assert "class=\"missing\"" not in html
+
+
+def test_dataset_strings_are_escaped() -> None:
+    t = synthetic_tables(("ham", XSS))
+    page = render_report(t, _summary(task=f"task {XSS}"))
+    assert XSS not in page
+    assert "alert(1)</script>" not in page and "<script>alert" not in page
+    assert f"win a prize {XSS_ESCAPED}" in page  # the example text
+    assert f"task {XSS_ESCAPED}" in page  # summary field and title
+    assert f"class {XSS_ESCAPED} (probe)" in page  # class name in the neuron tables
+
+
+def test_findings_follow_the_numbers(tables: dict[str, pd.DataFrame]) -> None:
+    base = findings(prepare(tables))
+    assert any("layer 1 (blocks.1.hook_resid_post)" in s and "95.0 %" in s for s in base)
+    flipped = findings(prepare({**tables, **synthetic_tables(
+        ("ham", "spam"), probe_acc=(0.9, 0.7, 0.6))}))
+    probe_line = next(s for s in flipped if s.startswith("The most decodable"))
+    assert "the embeddings (blocks.0.hook_resid_pre)" in probe_line and "90.0 %" in probe_line
+    assert probe_line not in base
+
+    def ablation_line(lines: list[str]) -> str:
+        return next(s for s in lines if s.startswith("Ablating"))
+
+    weak = findings(prepare(synthetic_tables(("ham", "spam"), top_drop=0.001)))
+    assert "more than random" in ablation_line(base)
+    assert "no more important than random" in ablation_line(weak)
+    assert "drop of 60.0 points" in ablation_line(base)
+    assert ablation_line(weak) != ablation_line(base)
+
+    def class_line(lines: list[str]) -> str:
+        return next(s for s in lines if s.startswith("Class '"))
+
+    assert class_line(base).startswith("Class 'spam' is the most fragile")
+    other = findings(prepare(synthetic_tables(("ham", "spam"), fragile="ham")))
+    assert class_line(other).startswith("Class 'ham' is the most fragile")
+
+
+def test_headline_numbers(tables: dict[str, pd.DataFrame]) -> None:
+    head = headline(prepare(tables))
+    assert head["best_probe_hook"] == "blocks.1.hook_resid_post"
+    assert head["best_probe_accuracy"] == pytest.approx(0.95)
+    assert head["best_probe_selectivity"] == pytest.approx(0.45)
+    assert head["ablation_k"] == 8 and head["top_k_accuracy"] == pytest.approx(0.3)
+    assert head["minimal_set_k"] == 12 and head["minimal_set_width"] == 48
+    assert head["most_fragile_class"] == "spam"
+    json.dumps(head)  # JSON-friendly
+
+
+def test_missing_tables_leave_notices() -> None:
+    empty = render_report({}, {})
+    assert empty.count('class="missing"') == 10  # every section, run details included
+    assert "tables/probes.csv" in empty and "Plotly.newPlot(" not in empty
+    only = render_report({"probes": synthetic_tables()["probes"]}, {"task": "x"})
+    assert only.count("Plotly.newPlot(") == 1
+    assert "tables/ablation.csv" in only and "The most decodable" in only
+
+
+def test_bad_input_is_refused(tables: dict[str, pd.DataFrame]) -> None:
+    with pytest.raises(ValueError, match="unknown table names"):
+        render_report({"probez": tables["probes"]}, {})
+    with pytest.raises(ValueError, match="lacks columns"):
+        render_report({"probes": pd.DataFrame({"layer": [0]})}, {})
+    with pytest.raises(ValueError, match="examples"):
+        render_report({}, {"examples": ["just a string"]})
+    with pytest.raises(TypeError, match="summary"):
+        render_report({}, [])  # type: ignore[arg-type]
+
+
+def test_write_report_round_trip_is_deterministic(tmp_path: Path,
+                                                   tables: dict[str, pd.DataFrame]) -> None:
+    run = _run_dir(tmp_path / "run", tables, _summary())
+    path = write_report(run)
+    assert path == run / REPORT_FILE and path.is_file()
+    first = path.read_bytes()
+    assert write_report(run).read_bytes() == first
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    loaded, summary = read_run(run)
+    assert set(loaded) == set(tables) and summary["task"] == "sms-spam"
+    assert first.decode() == render_report(loaded, summary)
+
+
+def test_class_names_survive_the_csv_round_trip(tmp_path: Path) -> None:
+    t = synthetic_tables(("NA", "None", "1"))
+    loaded, _ = read_run(_run_dir(tmp_path / "run", t, {}))
+    assert sorted(loaded["class_matrix"]["class"].unique()) == ["1", "NA", "None"]
+    assert "class NA (probe)" in render_report(loaded, {})
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_failed_write_leaves_no_report(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    run = _run_dir(tmp_path / "run", {"probes": tables["probes"]}, {})
+    pd.DataFrame({"hook_name": ["h"]}).to_csv(run / "tables" / "ablation.csv", index=False)
+    with pytest.raises(ValueError, match="ablation"):
+        write_report(run)
+    assert not (run / REPORT_FILE).exists() and _leftovers(run) == []
+
+
+def test_failure_while_writing_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    tables: dict[str, pd.DataFrame]) -> None:
+    run = _run_dir(tmp_path / "run", {"probes": tables["probes"]}, {})
+    (run / REPORT_FILE).write_text("previous report")
+
+    def fail(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)  # the last step of the atomic write fails
+    with pytest.raises(OSError, match="disk full"):
+        write_report(run)
+    monkeypatch.undo()
+    assert (run / REPORT_FILE).read_text() == "previous report"
+    assert _leftovers(run) == []
+
+
+def test_read_run_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_run(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="summary.json"):
+        read_run(tmp_path)
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        write_report(tmp_path)
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        read_run(tmp_path)
+    assert not (tmp_path / REPORT_FILE).exists()
+
+
+def test_comparison_report(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> None:
+    a = _run_dir(tmp_path / "a", tables, _summary("sms-spam"))
+    b = _run_dir(tmp_path / "b", synthetic_tables(("abbr", "desc", XSS), seed=3),
+                 _summary("trec-6"))
+    c = _run_dir(tmp_path / "c", {"probes": tables["probes"]}, _summary("sms-spam"))
+    out = write_comparison_report([a, b, c], tmp_path / "cmp")
+    page = out.read_text()
+    assert out == tmp_path / "cmp" / REPORT_FILE
+    for label in ("sms-spam · minilm", "trec-6 · minilm", "sms-spam · minilm (2)"):
+        assert label in page
+    assert page.count(_plotly_js_head()) == 1 and page.count("Plotly.newPlot(") == 4
+    assert XSS not in page and XSS_ESCAPED in page
+    with pytest.raises(ValueError, match="at least two"):
+        write_comparison_report([a], tmp_path / "cmp2")
+    assert not (tmp_path / "cmp2").exists()
+
+
+class _Figures(HTMLParser):
+    """Per plotly figure div, whether a rendered ``svg.main-svg`` lies inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str | None] = []
+        self.drawn: dict[str, bool] = {}
+        self.errors = ""
+        self._in_errors = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        fig = a.get("id") if tag == "div" and "plotly-graph-div" in classes else None
+        if fig:
+            self.drawn[fig] = False
+        if tag == "svg" and "main-svg" in classes:
+            for open_fig in self.stack:
+                if open_fig:
+                    self.drawn[open_fig] = True
+        self._in_errors = a.get("id") == "synapse-script-errors"
+        if tag not in ("br", "img", "meta", "input", "link", "hr", "path", "rect", "line"):
+            self.stack.append(fig)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stack:
+            self.stack.pop()
+        self._in_errors = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_errors:
+            self.errors += data
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium is not installed (Debian: apt-get install chromium); the "
+                           "headless rendering check needs a real browser")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    run = _run_dir(tmp_path / "run", synthetic_tables(("ham", XSS, "spam")), _summary())
+    report = write_report(run)
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=15000", "--dump-dom", report.resolve().as_uri()],
+            capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    parser = _Figures()
+    parser.feed(proc.stdout)
+    assert len(parser.drawn) == 11, proc.stdout[:500]
+    assert all(parser.drawn.values()), [f for f, ok in parser.drawn.items() if not ok]
+    assert parser.errors.strip() == ""
+    console = [line for line in proc.stderr.splitlines()
+               if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    assert console == []
+    assert XSS_ESCAPED in proc.stdout  # shown as text, never turned into an element
