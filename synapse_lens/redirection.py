@@ -35,15 +35,8 @@ from synapse_lens.edits import (
     perturbed_weights,
     unit_output_weights,
 )
-from synapse_lens.experiments import (
-    CLEAN_KEY,
-    CleanRun,
-    Condition,
-    Metric,
-    clean_run,
-    run_conditions,
-    score,
-)
+from synapse_lens.experiments import CLEAN_KEY, Condition, clean_run, run_conditions
+from synapse_lens.metrics import CleanRun, Metric, score
 from synapse_lens.models import classifier_info
 from synapse_lens.rankings import Ranking
 from synapse_lens.selection import select_units

@@ -86,8 +86,9 @@ class StressConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> StressConfig:
         """Build from :meth:`to_dict` output; unknown keys are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v
-                      for k, v in values.items() if k in known})
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in values.items() if k in known}
+        return cls(**kwargs)
 
 
 def run_stress_tests(

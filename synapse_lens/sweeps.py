@@ -19,15 +19,9 @@ import pandas as pd
 
 from synapse_lens.activations import ClsActivations, cache_cls
 from synapse_lens.data import TextDataset
-from synapse_lens.experiments import (
-    CLEAN_KEY,
-    DEFAULT_METRICS,
-    CleanRun,
-    Condition,
-    Metric,
-    run_conditions,
-)
+from synapse_lens.experiments import CLEAN_KEY, Condition, run_conditions
 from synapse_lens.interventions import HookFn, add_noise
+from synapse_lens.metrics import DEFAULT_METRICS, CleanRun, Metric
 from synapse_lens.models import classifier_info
 from synapse_lens.rankings import GLOBAL, Ranking
 from synapse_lens.selection import Intervention, Order, make_hook, select_units

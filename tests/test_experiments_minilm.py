@@ -72,7 +72,8 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
                           biases=(0.0, 1.0, 4.0), batch_size=32, max_length=MAX_LENGTH)
     tables = run_stress_tests(model, data, rankings, config, stats=acts, progress=True)
     elapsed = time.perf_counter() - start
-    print(f"\nMiniLM end-to-end ({len(data)} texts, all tables): {elapsed:.1f} s")
+    with capsys.disabled():
+        print(f"\nMiniLM end-to-end ({len(data)} texts, all tables): {elapsed:.1f} s")
 
     assert set(tables) == {"ablation", "ablation_summary", "class_matrix", "class_asymmetry",
                            "topk_overlap", "noise", "noise_summary", "redirection_weights",

@@ -1,0 +1,170 @@
+"""Metrics comparing intervened logits with the labels and the clean run.
+
+A metric is ``fn(MetricInputs) -> float`` (whole dataset) or ``-> {class name: float}`` (per
+class); :data:`METRICS` holds the built-in ones by name, :func:`score` evaluates a list of them.
+scikit-learn computes the classification scores.
+
+Example:
+    >>> score(intervened_logits, clean, ["accuracy", "kl"])  # doctest: +SKIP
+    [('accuracy', '__all__', 0.81, 0.97), ('kl', '__all__', 0.12, 0.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+ALL = "__all__"
+
+
+@dataclass(frozen=True, eq=False)
+class CleanRun:
+    """The clean (un-intervened) reference of one model on one dataset.
+
+    Attributes:
+        logits: ``float32 [n, n_classes]`` clean logits.
+        labels: ``int64 [n]`` true class ids.
+        label_names: class names (the model's ``id2label``).
+        model_fingerprint: ``classifier_info(model).fingerprint``.
+        dataset_fingerprint: ``TextDataset.fingerprint``.
+    """
+
+    logits: Float[Tensor, "n n_classes"]
+    labels: Int[np.ndarray, " n"]
+    label_names: tuple[str, ...]
+    model_fingerprint: str
+    dataset_fingerprint: str
+
+    @property
+    def preds(self) -> Int[np.ndarray, " n"]:
+        """Clean predictions (argmax, first maximum on ties)."""
+        return self.logits.argmax(dim=1).numpy().astype(np.int64)
+
+
+
+@dataclass(frozen=True, eq=False)
+class MetricInputs:
+    """What a metric sees: intervened logits, the clean run, predictions of both."""
+
+    logits: Float[Tensor, "n n_classes"]
+    clean: CleanRun
+
+    @property
+    def preds(self) -> Int[np.ndarray, " n"]:
+        return self.logits.argmax(dim=1).numpy().astype(np.int64)
+
+
+Metric = Callable[[MetricInputs], "float | Mapping[str, float]"]
+
+
+def accuracy(x: MetricInputs) -> float:
+    """Fraction of examples predicted as their label."""
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(x.clean.labels, x.preds))
+
+
+def macro_f1(x: MetricInputs) -> float:
+    """Macro-averaged F1 over the classes present in labels or predictions (sklearn)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(x.clean.labels, x.preds, average="macro", zero_division=0))
+
+
+def flip_rate(x: MetricInputs) -> float:
+    """Fraction of examples whose prediction differs from the clean prediction."""
+    return float(np.mean(x.preds != x.clean.preds))
+
+
+def true_prob(x: MetricInputs) -> float:
+    """Mean softmax probability of the true class."""
+    probs = torch.softmax(x.logits.double(), dim=1).numpy()
+    return float(probs[np.arange(len(probs)), x.clean.labels].mean())
+
+
+def kl(x: MetricInputs) -> float:
+    """Mean over examples of KL(clean ‖ intervened) between the softmax distributions (nats)."""
+    log_p = torch.log_softmax(x.clean.logits.double(), dim=1)
+    log_q = torch.log_softmax(x.logits.double(), dim=1)
+    return float((log_p.exp() * (log_p - log_q)).sum(dim=1).mean())
+
+
+def recall(x: MetricInputs) -> dict[str, float]:
+    """Per-class recall (NaN for a class with no example)."""
+    from sklearn.metrics import recall_score
+
+    n = len(x.clean.label_names)
+    values = recall_score(x.clean.labels, x.preds, labels=list(range(n)), average=None,
+                          zero_division=np.nan)
+    return {name: float(v) for name, v in zip(x.clean.label_names, values)}
+
+
+def pred_share(x: MetricInputs) -> dict[str, float]:
+    """Per class, the fraction of examples predicted as that class."""
+    counts = np.bincount(x.preds, minlength=len(x.clean.label_names)) / len(x.preds)
+    return {name: float(v) for name, v in zip(x.clean.label_names, counts)}
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": accuracy, "macro_f1": macro_f1, "flip_rate": flip_rate,
+    "true_prob": true_prob, "kl": kl, "recall": recall, "pred_share": pred_share,
+}
+DEFAULT_METRICS = ("accuracy", "macro_f1", "flip_rate", "true_prob", "kl")
+
+
+def resolve_metrics(metrics: Sequence[str] | Mapping[str, Metric]) -> dict[str, Metric]:
+    """Metric names (keys of :data:`METRICS`) or a mapping name -> function, as a mapping.
+
+    Raises:
+        ValueError: unknown names, or no metric at all.
+
+    Example:
+        >>> list(resolve_metrics(["accuracy", "kl"]))
+        ['accuracy', 'kl']
+    """
+    if isinstance(metrics, Mapping):
+        out = dict(metrics)
+    else:
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; available: {sorted(METRICS)} "
+                             "(or pass a mapping name -> function)")
+        out = {m: METRICS[m] for m in metrics}
+    if not out:
+        raise ValueError("no metrics: ask for at least one")
+    return out
+
+
+def score(
+    logits: Float[Tensor, "n n_classes"], clean: CleanRun,
+    metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
+) -> list[tuple[str, str, float, float]]:
+    """Evaluate metrics on ``logits`` against the clean run.
+
+    Returns:
+        ``(metric, class, value, clean_value)`` tuples; ``class`` is :data:`ALL` for
+        whole-dataset metrics, the class name for per-class ones.
+
+    Raises:
+        ValueError: unknown metric, logits of the wrong shape.
+
+    Example:
+        >>> score(clean.logits, clean, ["accuracy"])  # doctest: +SKIP
+        [('accuracy', '__all__', 0.9, 0.9)]
+    """
+    if tuple(logits.shape) != tuple(clean.logits.shape):
+        raise ValueError(f"logits {tuple(logits.shape)} do not match the clean run "
+                         f"{tuple(clean.logits.shape)}")
+    rows = []
+    for name, fn in resolve_metrics(metrics).items():
+        value, base = fn(MetricInputs(logits, clean)), fn(MetricInputs(clean.logits, clean))
+        if isinstance(value, Mapping) and isinstance(base, Mapping):
+            rows += [(name, str(c), float(value[c]), float(base[c])) for c in value]
+        else:
+            rows.append((name, ALL, float(value), float(base)))  # type: ignore[arg-type]
+    return rows
