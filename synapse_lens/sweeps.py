@@ -295,8 +295,9 @@ def class_asymmetry(matrix: pd.DataFrame, fragile_threshold: float = 0.1) -> pd.
     * ``collateral``: mean over ``b != c`` of ``drop(c -> b)`` — damage to other classes;
     * ``exposed``: mean over ``a != c`` of ``drop(a -> c)`` — damage from other classes' units;
     * ``selectivity``: ``own_drop - collateral``; ``asymmetry``: ``collateral - exposed``;
-    * ``verdict``: ``"fragile"`` if ``own_drop >= fragile_threshold`` else ``"redundant"``
-      (its own top-k units are not needed: the information is spread out).
+    * ``verdict``: ``"fragile"`` if ``own_drop >= fragile_threshold``, ``"redundant"`` if below
+      (its own top-k units are not needed: the information is spread out), ``"undefined"``
+      when the class has no example (NaN recall).
 
     Returns:
         One row per (hook_name, layer, method, k, class), columns those keys then
@@ -327,7 +328,8 @@ def class_asymmetry(matrix: pd.DataFrame, fragile_threshold: float = 0.1) -> pd.
             rows.append({**dict(zip(keys, key)), "class": c, "own_drop": own,
                          "collateral": coll, "exposed": exp, "selectivity": own - coll,
                          "asymmetry": coll - exp,
-                         "verdict": "fragile" if own >= fragile_threshold else "redundant"})
+                         "verdict": ("undefined" if np.isnan(own) else
+                                     "fragile" if own >= fragile_threshold else "redundant")})
     out = pd.DataFrame(rows)
     if out.empty:
         return out
