@@ -36,6 +36,25 @@ def _summary(df: pd.DataFrame, columns: list[str], table: str) -> None:
     require(df, columns + SUMMARY, table)
 
 
+#: Metrics that are fractions: their axes span [0, 1] and intervals are clipped to it.
+FRACTIONS = frozenset({"accuracy", "macro_f1", "flip_rate", "true_prob", "success_rate",
+                       "recall", "pred_share"})
+
+
+def _clipped(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Interval ends clipped to [0, 1] for fraction metrics (a mean cannot leave that range,
+    but a t interval from few seeds can)."""
+    if metric not in FRACTIONS:
+        return df
+    return df.assign(ci_low=df["ci_low"].clip(0.0, 1.0), ci_high=df["ci_high"].clip(0.0, 1.0))
+
+
+def _y_axis(fig: go.Figure, metric: str) -> None:
+    fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    if metric in FRACTIONS:
+        fig.update_yaxes(range=[-0.02, 1.02])
+
+
 def _curves(fig: go.Figure, part: pd.DataFrame, x: str, by: str, row: int, col: int,
             first: bool, names: dict[str, str] | None = None) -> None:
     """One line (+ its interval band when it has width) per value of ``by``."""
@@ -83,7 +102,8 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
     """
     _summary(summary, ["hook_name", "layer", "order", "k"], "ablation")
     df = pick(summary, metric=metric, ranking=ranking, method=method, **{"class": ALL})
-    df = nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r} in ablation")
+    df = _clipped(nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r} in "
+                                "ablation"), metric)
     hooks = hook_order(df)
     fig, rows, cols = _facets(hooks)
     for i, hook in enumerate(hooks):
@@ -95,7 +115,7 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
             fig.add_hline(y=float(part["clean_value"].dropna().iloc[0]), row=row, col=col,
                           line={"color": "black", "dash": "dot", "width": 1})
     fig.update_xaxes(title_text="k (neurons ablated)")
-    fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    _y_axis(fig, metric)
     return finish(fig, f"Ablation of ranked neurons: {metric.replace('_', ' ')} vs k",
                   height=340 * rows + 80)
 
@@ -219,8 +239,8 @@ def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
         ... # doctest: +SKIP
     """
     _summary(summary, ["hook_name", "layer", "units", "sigma"], "noise")
-    df = nonempty(pick(summary, metric=metric, ranking=ranking, **{"class": ALL}),
-                  f"metric {metric!r}, ranking {ranking!r} in noise")
+    df = _clipped(nonempty(pick(summary, metric=metric, ranking=ranking, **{"class": ALL}),
+                           f"metric {metric!r}, ranking {ranking!r} in noise"), metric)
     hooks = hook_order(df)
     fig, rows, cols = _facets(hooks)
     for i, hook in enumerate(hooks):
@@ -229,7 +249,7 @@ def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
         names = {u: f"{u} ({ks[u]} units)" if u in ks else u for u in ("top", "random", "all")}
         _curves(fig, part, "sigma", "units", *cell(i, cols), first=i == 0, names=names)
     fig.update_xaxes(title_text="noise σ (× each neuron's std)")
-    fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    _y_axis(fig, metric)
     return finish(fig, f"Gaussian noise on [CLS] neurons: {metric.replace('_', ' ')} vs σ",
                   height=340 * rows + 80)
 
@@ -254,8 +274,8 @@ def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") 
         >>> weight_redirection_figure(summarize(tables.weights))  # doctest: +SKIP
     """
     _summary(summary, ["edit", "hook_name", "layer", "target", "eps"], "redirection")
-    df = nonempty(pick(summary, metric=metric, **{"class": ALL}),
-                  f"metric {metric!r} in redirection")
+    df = _clipped(nonempty(pick(summary, metric=metric, **{"class": ALL}),
+                           f"metric {metric!r} in redirection"), metric)
     units = df[df["edit"].isin(["top_units", "random_units"])]
     rows_ = df[df["edit"] == "class_row"]
     panels = [p for p, d in (("ranked units' output weights", units),
@@ -284,7 +304,7 @@ def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") 
                                  name=f"row of {label(target)}",
                                  line={"color": color(j + 5), "dash": "dot"}), row=1, col=col)
     fig.update_xaxes(title_text="relative perturbation size ε")
-    fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    _y_axis(fig, metric)
     return finish(fig, f"Weight-space perturbation: {metric.replace('_', ' ')} vs ε",
                   height=460)
 

@@ -37,6 +37,18 @@ def pts(x: float) -> str:
     return f"{_round1(100 * x)} points"
 
 
+def neurons(n: object) -> str:
+    """``1 -> '1 neuron'``, ``4 -> '4 neurons'``."""
+    count = int(n)  # type: ignore[call-overload]
+    return f"{count} neuron" + ("" if count == 1 else "s")
+
+
+def change(drop: float, what: str = "") -> str:
+    """A signed drop in words: ``0.2 -> 'a drop of 20.0 points'``, ``-0.1 -> 'a rise of 10.0
+    points'`` (``what`` is inserted after the noun, e.g. ``' in recall'``)."""
+    return (f"a drop{what} of {pts(drop)}" if drop >= 0 else f"a rise{what} of {pts(-drop)}")
+
+
 def where(hook: object, layer: object) -> str:
     """How a hook point is named in a sentence."""
     depth = pd.to_numeric(pd.Series([layer]), errors="coerce").iloc[0]
@@ -102,15 +114,15 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     hook = hit["hook_name"]
     here = at_k[at_k["hook_name"] == hook]
     clean, top_acc = float(hit["clean_value"]), float(hit["mean"])
-    text = (f"Ablating the top-{int(k)} neurons of {where(hook, hit['layer'])} changes accuracy "
-            f"from {pct(clean)} to {pct(top_acc)} (a drop of {pts(clean - top_acc)})")
+    text = (f"Ablating the top-{neurons(k)} of {where(hook, hit['layer'])} changes accuracy "
+            f"from {pct(clean)} to {pct(top_acc)} ({change(clean - top_acc)})")
     rand = here[here["order"] == "random"]
     if not rand.empty:
         r = rand.iloc[0]
         r_drop = clean - float(r["mean"])
         low, high = (_round1(100 * (clean - float(r[c]))) for c in ("ci_high", "ci_low"))
-        text += (f"; {int(k)} random neurons drop it by {pts(r_drop)} (95 % interval {low} to "
-                 f"{high} points)")
+        text += (f"; with {neurons(k)} chosen at random the change is {change(r_drop)} (95 % "
+                 f"interval of the drop: {low} to {high} points)")
         if clean - top_acc > clean - float(r["ci_low"]):
             ratio = (clean - top_acc) / r_drop if r_drop > 1e-9 else math.inf
             text += (", so the ranked neurons matter more than random ones" + (
@@ -120,8 +132,8 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
                      "ones")
     bottom = here[here["order"] == "bottom"]
     if not bottom.empty:
-        text += (f"; the bottom-{int(k)} neurons drop it by "
-                 f"{pts(clean - float(bottom['mean'].iloc[0]))}")
+        text += (f"; with the bottom-{neurons(k)} it is "
+                 f"{change(clean - float(bottom['mean'].iloc[0]))}")
     text += "."
     if not rand.empty:
         merged = top.merge(at_k[at_k["order"] == "random"], on="hook_name", suffixes=("", "_r"))
@@ -139,15 +151,15 @@ def class_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     worst = asym.loc[asym["own_drop"].idxmax()]
     here = asym[asym["hook_name"] == worst["hook_name"]]
     text = (f"Class '{worst['class']}' is the most fragile: ablating its own top-"
-            f"{int(worst['k'])} neurons at {where(worst['hook_name'], worst['layer'])} cuts its "
-            f"recall by {pts(worst['own_drop'])}")
+            f"{neurons(worst['k'])} at {where(worst['hook_name'], worst['layer'])} gives "
+            f"{change(float(worst['own_drop']), ' in its recall')}")
     if not pd.isna(worst["collateral"]):
-        text += f", while the other classes lose {pts(worst['collateral'])} on average"
+        text += (f", the other classes see {change(float(worst['collateral']))} on average")
     text += "."
     if len(here) > 1:
         least = here.loc[here["own_drop"].idxmin()]
-        text += (f" Class '{least['class']}' is the least fragile there (own recall drop "
-                 f"{pts(least['own_drop'])}).")
+        text += (f" Class '{least['class']}' is the least fragile there "
+                 f"({change(float(least['own_drop']), ' in its recall')}).")
     return text
 
 
@@ -182,7 +194,7 @@ def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         text = (f"No tested subset smaller than all {int(best['width'])} neurons keeps "
                 f"{pct(thr)} of the probe accuracy {scope}")
     else:
-        text = (f"{int(best['k'])} of {int(best['width'])} neurons ({best['percent']:g} %) keep "
+        text = (f"{int(best['k'])} of {neurons(best['width'])} ({best['percent']:g} %) keep "
                 f"{pct(best['kept'])} of the full probe accuracy {scope} "
                 f"({pct(best['accuracy'])} vs {pct(best['full_accuracy'])}), the smallest "
                 f"tested set reaching {pct(thr)}")
@@ -190,7 +202,7 @@ def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if not layers.empty:
         small = layers.loc[layers["percent"].idxmin()]
         text += (f"; per layer, {where(small['hook_name'], small['layer'])} needs the fewest "
-                 f"({int(small['k'])} neurons, {small['percent']:g} %)")
+                 f"({neurons(small['k'])}, {small['percent']:g} %)")
     return text + "."
 
 
@@ -213,10 +225,10 @@ def noise_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     for units, name in (("random", "random"), ("all", "all")):
         cur = here[here["units"] == units]
         if not cur.empty:
-            parts.append(f"{name} {int(cur['k'].iloc[0])} neurons: {pct(cur['mean'].iloc[0])}")
+            parts.append(f"{name} {neurons(cur['k'].iloc[0])}: {pct(cur['mean'].iloc[0])}")
     extra = f" ({'; '.join(parts)}; clean {pct(hit['clean_value'])})" if parts else ""
     return (f"Gaussian noise of σ = {sigma:g} (in units of each neuron's standard deviation) on "
-            f"the top-{int(hit['k'])} neurons of {where(hit['hook_name'], hit['layer'])} "
+            f"the top-{neurons(hit['k'])} of {where(hit['hook_name'], hit['layer'])} "
             f"leaves {pct(hit['mean'])} accuracy{extra}.")
 
 
@@ -234,7 +246,7 @@ def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     top = at[at["edit"] == "top_units"]
     if not top.empty:
         hit = top.loc[top["mean"].idxmax()]
-        text = (f"Perturbing the output weights of the top-{int(hit['k'])} neurons of "
+        text = (f"Perturbing the output weights of the top-{neurons(hit['k'])} of "
                 f"{where(hit['hook_name'], hit['layer'])} by a relative norm ε = {eps:g} flips "
                 f"{pct(hit['mean'])} of the predictions")
         rand = at[(at["edit"] == "random_units") & (at["hook_name"] == hit["hook_name"])

@@ -63,14 +63,33 @@ def findings_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                    body)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, Mapping):
         out: list[tuple[str, str]] = []
         for key, item in value.items():
             out += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
         return out
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return [(prefix, text if len(text) <= 300 else text[:297] + "...")]
+    return [(prefix, _text(value))]
+
+
+def _fields(summary: Mapping[str, Any]) -> str:
+    """Top-level fields in a table; each nested group (config, model, data...) collapsible."""
+    scalars = [(str(k), _text(v)) for k, v in summary.items()
+               if k != "examples" and not isinstance(v, Mapping)]
+    out = (table_html(pd.DataFrame(scalars, columns=["field", "value"])) if scalars else "")
+    for key, value in summary.items():
+        if isinstance(value, Mapping) and value:
+            rows = pd.DataFrame(_flatten(value), columns=["field", "value"])
+            out += (f"<details><summary>{esc(key)} ({len(rows)} fields)</summary>"
+                    f"{table_html(rows)}</details>")
+    return out
 
 
 def _examples(summary: Mapping[str, Any]) -> str:
@@ -94,13 +113,10 @@ def _examples(summary: Mapping[str, Any]) -> str:
 
 
 def run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
-    details = [(k, v) for k, v in _flatten({k: v for k, v in summary.items()
-                                            if k != "examples"})]
-    body = (table_html(pd.DataFrame(details, columns=["field", "value"]))
-            if details else missing("summary.json has no fields to show."))
+    body = _fields(summary) or missing("summary.json has no fields to show.")
     return Section("run", "Run details",
-                   "Configuration, model and data fingerprints as recorded in summary.json, "
-                   "and a few held-out texts with the model's predictions.",
+                   "Configuration, model and data fingerprints as recorded in summary.json "
+                   "(click a group to open it), and held-out texts with the model's predictions.",
                    body + _examples(summary))
 
 
