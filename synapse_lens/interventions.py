@@ -82,12 +82,14 @@ def check_units(model: Any, hook_name: str, units: Any) -> Int[np.ndarray, " k"]
     return arr.astype(np.int64)
 
 
-def _check_position(position: str) -> None:
+def check_position(position: str) -> None:
+    """Raise ValueError unless ``position`` is ``"cls"`` or ``"all"``."""
     if position not in ("cls", "all"):
         raise ValueError(f"position must be 'cls' or 'all', got {position!r}")
 
 
-def _finite(name: str, value: Any) -> float:
+def check_finite(name: str, value: Any) -> float:
+    """``value`` as a float; TypeError if not a real number, ValueError if not finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if not math.isfinite(value):
@@ -98,7 +100,7 @@ def _finite(name: str, value: Any) -> float:
 def _per_unit(name: str, value: Any, k: int) -> Tensor:
     """A finite scalar or a ``[k]`` vector as a float32 tensor of shape ``[]`` or ``[k]``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return torch.tensor(_finite(name, value))
+        return torch.tensor(check_finite(name, value))
     tensor = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.float32)
     if tensor.shape != (k,):
         raise ValueError(f"{name} must be a number or have one value per unit ({k}), "
@@ -134,7 +136,7 @@ def _unit_hook(
 
 
 def _prepare(model: Any, hook_name: str, units: Any, position: str) -> tuple[int, np.ndarray]:
-    _check_position(position)
+    check_position(position)
     arr = check_units(model, hook_name, units)
     return classifier_info(model).width(hook_name), arr
 
@@ -237,7 +239,7 @@ def scale(
         >>> fn = scale(model, names.mlp_post(0), [1, 2], 2.0)  # doctest: +SKIP
     """
     width, arr = _prepare(model, hook_name, units, position)
-    factor = _finite("alpha", alpha)
+    factor = check_finite("alpha", alpha)
     if arr.size == 0 or factor == 1.0:
         return _identity
     return _unit_hook(width, arr, position, lambda x: x * factor)

@@ -27,9 +27,9 @@ from synapse_lens.activations import ClsActivations
 from synapse_lens.interventions import (
     HookFn,
     Position,
-    _check_position,
-    _finite,
     add_noise,
+    check_finite,
+    check_position,
     mean_ablate,
     scale,
     set_value,
@@ -65,9 +65,9 @@ class Intervention:
     def __post_init__(self) -> None:
         if self.kind not in ("zero", "mean", "scale", "noise", "set"):
             raise ValueError(f"kind must be zero, mean, scale, noise or set, got {self.kind!r}")
-        _check_position(self.position)
+        check_position(self.position)
         for name in ("alpha", "sigma", "value"):
-            _finite(name, getattr(self, name))
+            check_finite(name, getattr(self, name))
         if self.sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {self.sigma}")
 
