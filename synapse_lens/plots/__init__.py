@@ -22,21 +22,19 @@ from synapse_lens.plots.analysis import (
     redundancy_figure,
     stability_figure,
 )
+from synapse_lens.plots.classes import class_matrix_figure, overlap_figure
 from synapse_lens.plots.compare import (
     compare_ablation_figure,
     compare_asymmetry_figure,
     compare_probe_figure,
     compare_redundancy_figure,
 )
-from synapse_lens.plots.stress import (
-    ablation_figure,
-    class_matrix_figure,
+from synapse_lens.plots.redirection import (
     logit_redirection_figure,
     minimal_bias_figure,
-    noise_figure,
-    overlap_figure,
     weight_redirection_figure,
 )
+from synapse_lens.plots.stress import ablation_figure, noise_figure
 
 __all__ = [
     "ablation_figure",

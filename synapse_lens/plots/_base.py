@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
 GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.rankings.GLOBAL)
@@ -110,3 +111,39 @@ def pick(df: pd.DataFrame, **where: object) -> pd.DataFrame:
         if column in df.columns and value is not None:
             mask &= df[column].astype(str) == str(value)
     return df[mask]
+
+
+SUMMARY = ["metric", "mean", "ci_low", "ci_high"]
+
+
+def check_summary(df: pd.DataFrame, columns: list[str], table: str) -> None:
+    if isinstance(df, pd.DataFrame) and "value" in df.columns and "mean" not in df.columns:
+        raise ValueError(f"the {table} table has raw per-seed rows; pass "
+                         "synapse_lens.experiments.summarize(table) instead")
+    require(df, columns + SUMMARY, table)
+
+
+#: Metrics that are fractions: their axes span [0, 1] and intervals are clipped to it.
+FRACTIONS = frozenset({"accuracy", "macro_f1", "flip_rate", "true_prob", "success_rate",
+                       "recall", "pred_share"})
+
+
+def clipped(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Interval ends clipped to [0, 1] for fraction metrics (a mean cannot leave that range,
+    but a t interval from few seeds can)."""
+    if metric not in FRACTIONS:
+        return df
+    return df.assign(ci_low=df["ci_low"].clip(0.0, 1.0), ci_high=df["ci_high"].clip(0.0, 1.0))
+
+
+def y_axis(fig: go.Figure, metric: str) -> None:
+    fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    if metric in FRACTIONS:
+        fig.update_yaxes(range=[-0.02, 1.02])
+
+
+def facets(hooks: list[str]) -> tuple[go.Figure, int, int]:
+    rows, cols = grid(len(hooks))
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+                        subplot_titles=[label(h) for h in hooks], vertical_spacing=0.12)
+    return fig, rows, cols

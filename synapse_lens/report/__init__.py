@@ -23,7 +23,8 @@ import pandas as pd
 
 from synapse_lens.atomic import atomic_write_text
 from synapse_lens.report.compare import render_comparison
-from synapse_lens.report.findings import findings, headline
+from synapse_lens.report.findings import findings
+from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, page
 from synapse_lens.report.sections import SECTIONS, run_label
 from synapse_lens.report.tables import (

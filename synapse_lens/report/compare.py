@@ -8,10 +8,12 @@ from typing import Any
 import pandas as pd
 
 from synapse_lens import plots
-from synapse_lens.report.findings import findings, headline, pct
+from synapse_lens.report.findings import findings
+from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, esc, figure_html, missing, page, table_html
 from synapse_lens.report.sections import run_label
 from synapse_lens.report.tables import prepare
+from synapse_lens.report.wording import pct
 
 Run = tuple[Mapping[str, pd.DataFrame], Mapping[str, Any]]
 

@@ -17,59 +17,19 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-GLOBAL = "__global__"
-ALL = "__all__"
-FLIP = "__flip__"
-
-
-def _round1(value: float) -> str:
-    text = f"{value:.1f}"
-    return "0.0" if text == "-0.0" else text
-
-
-def pct(x: float) -> str:
-    """A fraction as a percentage, ``0.971 -> '97.1 %'``."""
-    return f"{_round1(100 * x)} %"
-
-
-def pts(x: float) -> str:
-    """A difference of fractions in percentage points, ``0.42 -> '42.0 points'``."""
-    return f"{_round1(100 * x)} points"
-
-
-def neurons(n: object) -> str:
-    """``1 -> '1 neuron'``, ``4 -> '4 neurons'``."""
-    count = int(n)  # type: ignore[call-overload]
-    return f"{count} neuron" + ("" if count == 1 else "s")
-
-
-def change(drop: float, what: str = "") -> str:
-    """A signed drop in words: ``0.2 -> 'a drop of 20.0 points'``, ``-0.1 -> 'a rise of 10.0
-    points'`` (``what`` is inserted after the noun, e.g. ``' in recall'``)."""
-    return (f"a drop{what} of {pts(drop)}" if drop >= 0 else f"a rise{what} of {pts(-drop)}")
-
-
-def where(hook: object, layer: object) -> str:
-    """How a hook point is named in a sentence."""
-    depth = pd.to_numeric(pd.Series([layer]), errors="coerce").iloc[0]
-    if pd.isna(depth):
-        return f"{hook}"
-    if depth < 0:
-        return f"the embeddings ({hook})"
-    return f"layer {int(depth)} ({hook})"
-
-
-def _sel(df: pd.DataFrame, **eq: object) -> pd.DataFrame:
-    mask = pd.Series(True, index=df.index)
-    for column, value in eq.items():
-        if column in df.columns:
-            mask &= df[column].astype(str) == str(value)
-    return df[mask]
-
-
-def _depth_sorted(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(_d=pd.to_numeric(df["layer"], errors="coerce")).sort_values(
-        ["_d", "hook_name"], kind="stable")
+from synapse_lens.report.wording import (
+    ALL,
+    FLIP,
+    GLOBAL,
+    change,
+    depth_sorted,
+    neurons,
+    pct,
+    pts,
+    round1,
+    select,
+    where,
+)
 
 
 def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
@@ -77,13 +37,13 @@ def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     probes = t.get("probes")
     if probes is None or probes.empty:
         return None
-    real = _depth_sorted(_sel(probes, task="real", split="test", metric="accuracy"))
+    real = depth_sorted(select(probes, task="real", split="test", metric="accuracy"))
     if real.empty:
         return None
     best = real.loc[real["value"].idxmax()]  # first maximum = shallowest on ties
     text = (f"The most decodable hook point is {where(best['hook_name'], best['layer'])}: a "
             f"linear probe on its [CLS] vector reaches {pct(best['value'])} test accuracy")
-    control = _sel(probes, task="control", split="test", metric="accuracy", hook_name=best[
+    control = select(probes, task="control", split="test", metric="accuracy", hook_name=best[
         "hook_name"])
     if not control.empty:
         c = float(control["value"].iloc[0])
@@ -104,7 +64,7 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     abl = t.get("ablation")
     if abl is None or abl.empty:
         return None
-    df = _sel(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
+    df = select(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
     if df.empty or not (df["order"] == "top").any():
         return None
     k = df["k"].max()
@@ -120,7 +80,7 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if not rand.empty:
         r = rand.iloc[0]
         r_drop = clean - float(r["mean"])
-        low, high = (_round1(100 * (clean - float(r[c]))) for c in ("ci_high", "ci_low"))
+        low, high = (round1(100 * (clean - float(r[c]))) for c in ("ci_high", "ci_low"))
         text += (f"; with {neurons(k)} chosen at random the change is {change(r_drop)} (95 % "
                  f"interval of the drop: {low} to {high} points)")
         if clean - top_acc > clean - float(r["ci_low"]):
@@ -211,7 +171,7 @@ def noise_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     noise = t.get("noise")
     if noise is None or noise.empty:
         return None
-    df = _sel(noise, metric="accuracy", ranking=GLOBAL, **{"class": ALL})
+    df = select(noise, metric="accuracy", ranking=GLOBAL, **{"class": ALL})
     if df.empty:
         return None
     sigma = df["sigma"].max()
@@ -237,7 +197,7 @@ def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     red = t.get("redirection")
     if red is None or red.empty:
         return None
-    df = _sel(red, metric="flip_rate", **{"class": ALL})
+    df = select(red, metric="flip_rate", **{"class": ALL})
     if df.empty:
         return None
     eps = df["eps"].max()
@@ -287,7 +247,7 @@ def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     st = t.get("stability")
     if st is None or st.empty:
         return None
-    df = _sel(st, **{"class": GLOBAL})
+    df = select(st, **{"class": GLOBAL})
     if df.empty:
         return None
     k = sorted(df["k"].unique())[len(df["k"].unique()) // 2]
@@ -321,65 +281,3 @@ def findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:
         ['The most decodable hook point is layer 3 (blocks.3.hook_resid_post): ...']
     """
     return [s for fn in FINDINGS if (s := fn(tables))]
-
-
-def _py(value: object) -> object:
-    """numpy / pandas scalars -> plain JSON-friendly Python values (NaN -> None)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):
-        return _py(value.item())  # type: ignore[union-attr]
-    return value
-
-
-def headline(tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
-    """The headline numbers of a run (those its prepared tables support), JSON-friendly.
-
-    Keys (each present only when computable): ``best_probe_hook``, ``best_probe_layer``,
-    ``best_probe_accuracy``, ``best_probe_selectivity``; ``ablation_hook``, ``ablation_k``,
-    ``clean_accuracy``, ``top_k_accuracy``, ``random_k_accuracy``, ``bottom_k_accuracy`` (at
-    the hook where top-k ablation hurts most, largest k); ``minimal_set_k``,
-    ``minimal_set_width``, ``minimal_set_percent`` (all-layers scope when present);
-    ``most_fragile_class``, ``most_fragile_own_drop``.
-
-    Example:
-        >>> headline(prepare(tables))["best_probe_accuracy"]  # doctest: +SKIP
-        0.975
-    """
-    out: dict[str, object] = {}
-    probes = tables.get("probes")
-    if probes is not None and not probes.empty:
-        real = _depth_sorted(_sel(probes, task="real", split="test", metric="accuracy"))
-        if not real.empty:
-            best = real.loc[real["value"].idxmax()]
-            out.update(best_probe_hook=best["hook_name"], best_probe_layer=best["layer"],
-                       best_probe_accuracy=best["value"])
-            ctrl = _sel(probes, task="control", split="test", metric="accuracy",
-                        hook_name=best["hook_name"])
-            if not ctrl.empty:
-                out["best_probe_selectivity"] = best["value"] - ctrl["value"].iloc[0]
-    abl = tables.get("ablation")
-    if abl is not None and not abl.empty:
-        df = _sel(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
-        df = df[df["k"] == df["k"].max()] if not df.empty else df
-        top = df[df["order"] == "top"]
-        if not top.empty:
-            hit = top.loc[(top["clean_value"] - top["mean"]).idxmax()]
-            out.update(ablation_hook=hit["hook_name"], ablation_k=hit["k"],
-                       clean_accuracy=hit["clean_value"], top_k_accuracy=hit["mean"])
-            here = df[df["hook_name"] == hit["hook_name"]]
-            for order in ("random", "bottom"):
-                cur = here[here["order"] == order]
-                if not cur.empty:
-                    out[f"{order}_k_accuracy"] = cur["mean"].iloc[0]
-    mins = tables.get("redundancy_minimal")
-    if mins is not None and not mins.empty:
-        row = mins[mins["scope"] == "all"]
-        best = row.iloc[0] if not row.empty else mins.loc[mins["percent"].idxmin()]
-        out.update(minimal_set_k=best["k"], minimal_set_width=best["width"],
-                   minimal_set_percent=best["percent"])
-    asym = tables.get("class_asymmetry")
-    if asym is not None and not asym.empty and asym["own_drop"].notna().any():
-        worst = asym.loc[asym["own_drop"].idxmax()]
-        out.update(most_fragile_class=worst["class"], most_fragile_own_drop=worst["own_drop"])
-    return {k: _py(v) for k, v in out.items()}

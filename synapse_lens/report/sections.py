@@ -54,7 +54,7 @@ def _figs(anchor: str, figs: list[Any]) -> str:
     return "".join(figure_html(f, f"fig-{anchor}-{i}") for i, f in enumerate(figs))
 
 
-def findings_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _findings_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     lines = findings(t)
     body = ("<ul class=\"findings\">" + "".join(f"<li>{esc(s)}</li>" for s in lines) + "</ul>"
             if lines else missing("No table of this run supports a finding."))
@@ -112,7 +112,7 @@ def _examples(summary: Mapping[str, Any]) -> str:
         css=lambda col, v: ("ok" if v == "yes" else "bad") if col == "correct" else ""))
 
 
-def run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     body = _fields(summary) or missing("summary.json has no fields to show.")
     return Section("run", "Run details",
                    "Configuration, model and data fingerprints as recorded in summary.json "
@@ -120,7 +120,7 @@ def run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                    body + _examples(summary))
 
 
-def probes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _probes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("A logistic-regression probe is trained on the [CLS] vector of each hook point. "
                "High test accuracy means the label is linearly decodable there; the control task "
                "(same probe, permuted labels) shows how much a probe can memorise, and "
@@ -157,7 +157,7 @@ def _neuron_table(part: pd.DataFrame) -> str:
     return table_html(wide)
 
 
-def neurons_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _neurons_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = (f"The {TOP_K_SHOWN} highest-ranked neurons of each hook point as 'neuron id "
                "(score)': for all classes together (norm of the standardised probe "
                "coefficients), for each class (its own coefficient row; sign = evidence for or "
@@ -178,7 +178,7 @@ def neurons_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("neurons", "Top neurons per layer and class", explain, "".join(body))
 
 
-def stability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _stability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("Bootstrap resamples of the training split are re-ranked; the Jaccard similarity "
                "of their top-k sets with the full-data top-k says how reproducible a ranking is "
                "(random sets give the chance level). The agreement plot compares the probe "
@@ -192,7 +192,7 @@ def stability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("stability", "Ranking stability and agreement", explain, body)
 
 
-def redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("Probes retrained on only the top-p % neurons (by the full probe's ranking) show "
                "how much of the accuracy a small set carries (Dalvi et al. 2020): the curve "
                "crossing the dotted line marks the smallest set keeping 97 % of the full "
@@ -216,7 +216,7 @@ def redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("redundancy", "Redundancy", explain, body)
 
 
-def ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("The k top-ranked neurons (global probe ranking) of a hook point are ablated at "
                "[CLS] during inference and accuracy is measured on held-out texts. Random-k "
                "(mean and 95 % interval over seeds) and bottom-k are the controls; the dotted "
@@ -228,7 +228,7 @@ def ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("ablation", "Ablation curves", explain, body)
 
 
-def classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("Left/top: ablating one class's own top-k neurons (rows) and measuring every "
                "class's recall change (columns): a strong negative diagonal means classes rely "
                "on their own neurons; off-diagonal cells are collateral damage. Below: how much "
@@ -248,7 +248,7 @@ def classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("classes", "Class-wise effects", explain, body)
 
 
-def noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("Gaussian noise (σ in units of each neuron's standard deviation) is added to the "
                "top-k, random-k or all neurons at [CLS]. Robust models degrade slowly; a steep "
                "top-k curve means the ranked neurons are a weak spot.")
@@ -257,7 +257,7 @@ def noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("noise", "Noise", explain, body)
 
 
-def redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("How far must weights or logits move before predictions change? Top: relative "
                "perturbations of the ranked neurons' output weights (random neurons as control) "
                "and of each class's classifier row. Middle: a bias added to one class's logit — "
@@ -275,6 +275,7 @@ def redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("redirection", "Weight and logit redirection", explain, body)
 
 
-SECTIONS = (findings_section, run_section, probes_section, neurons_section, redundancy_section,
-            ablation_section, classes_section, noise_section, redirection_section,
-            stability_section)
+#: The report's sections in page order; each builds a Section from (prepared tables, summary).
+SECTIONS = (_findings_section, _run_section, _probes_section, _neurons_section, _redundancy_section,
+            _ablation_section, _classes_section, _noise_section, _redirection_section,
+            _stability_section)
