@@ -141,6 +141,16 @@ def test_missing_tables_leave_notices() -> None:
     assert "tables/ablation.csv" in only and "The most decodable" in only
 
 
+def test_tables_with_nothing_to_plot_leave_notices(tables: dict[str, pd.DataFrame]) -> None:
+    probeless = tables["ablation"].assign(method="probeless")
+    only_global = tables["overlap"].iloc[:0]
+    page = render_report({"ablation": probeless, "overlap": only_global,
+                          "noise": tables["noise"].iloc[:0]}, {})
+    assert page.count("Plotly.newPlot(") == 1  # the probeless ablation curves
+    assert "Nothing to plot here: the overlap table is empty." in page
+    assert "Nothing to plot here: the noise table is empty." in page
+
+
 def test_bad_input_is_refused(tables: dict[str, pd.DataFrame]) -> None:
     with pytest.raises(ValueError, match="unknown table names"):
         render_report({"probez": tables["probes"]}, {})

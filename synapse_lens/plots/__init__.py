@@ -15,6 +15,7 @@ Example:
     >>> fig.show()  # doctest: +SKIP
 """
 
+from synapse_lens.plots._base import NothingToPlot, hook_order
 from synapse_lens.plots.analysis import (
     agreement_figure,
     probe_figure,
@@ -37,6 +38,7 @@ from synapse_lens.plots.redirection import (
 from synapse_lens.plots.stress import ablation_figure, noise_figure
 
 __all__ = [
+    "NothingToPlot",
     "ablation_figure",
     "agreement_figure",
     "class_matrix_figure",
@@ -44,6 +46,7 @@ __all__ = [
     "compare_asymmetry_figure",
     "compare_probe_figure",
     "compare_redundancy_figure",
+    "hook_order",
     "logit_redirection_figure",
     "minimal_bias_figure",
     "noise_figure",

@@ -20,13 +20,17 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf")
 
 
+class NothingToPlot(ValueError):
+    """A well-formed table with no rows for the requested selection (metric, class...)."""
+
+
 def require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
     """Check that ``df`` is a non-empty DataFrame with ``columns``.
 
     Raises:
         TypeError: ``df`` is not a DataFrame.
-        ValueError: a column is missing or the table is empty (the message names the missing
-            and the present columns).
+        ValueError: a column is missing (the message names the missing and present columns).
+        NothingToPlot: the table has no rows (a ``ValueError`` too).
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"the {table} table must be a pandas DataFrame, got {type(df).__name__}")
@@ -34,13 +38,13 @@ def require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
     if missing:
         raise ValueError(f"the {table} table lacks columns {missing}; it has {list(df.columns)}")
     if df.empty:
-        raise ValueError(f"the {table} table is empty")
+        raise NothingToPlot(f"the {table} table is empty")
 
 
 def nonempty(df: pd.DataFrame, what: str) -> pd.DataFrame:
-    """``df`` itself, or ValueError naming ``what`` was selected when it has no rows."""
+    """``df`` itself, or :class:`NothingToPlot` naming what was selected when it has no rows."""
     if df.empty:
-        raise ValueError(f"no rows for {what}")
+        raise NothingToPlot(f"no rows for {what}")
     return df
 
 

@@ -8,6 +8,7 @@ from plotly.subplots import make_subplots
 
 from synapse_lens.plots._base import (
     GLOBAL,
+    NothingToPlot,
     band,
     cell,
     color,
@@ -48,7 +49,7 @@ def probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
     require(probes, PROBE_COLUMNS, "probes")
     df = probes[probes["metric"].astype(str) == metric]
     if df[df["task"] == "real"].empty:
-        raise ValueError(f"no real-task rows with metric {metric!r} in the probes table; "
+        raise NothingToPlot(f"no real-task rows with metric {metric!r} in the probes table; "
                          f"metrics are {sorted(probes['metric'].astype(str).unique())}")
     hooks = hook_order(df)
     cells = df.groupby(["task", "split", "hook_name"])["value"].mean()

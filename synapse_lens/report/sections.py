@@ -4,14 +4,13 @@ table is missing says so instead of failing)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
 
 from synapse_lens import plots
-from synapse_lens.plots._base import hook_order
 from synapse_lens.report.findings import findings
 from synapse_lens.report.page import Section, esc, figure_html, missing, table_html
 
@@ -50,8 +49,21 @@ def _absent(*names: str) -> str:
     return missing(f"This run has no {files}, so there is nothing to show here.")
 
 
-def _figs(anchor: str, figs: list[Any]) -> str:
-    return "".join(figure_html(f, f"fig-{anchor}-{i}") for i, f in enumerate(figs))
+def _figs(anchor: str, builders: list[Callable[[], Any]]) -> str:
+    """Each figure as HTML; a well-formed table with nothing to plot gets a notice instead."""
+    out = []
+    for i, build in enumerate(builders):
+        try:
+            out.append(figure_html(build(), f"fig-{anchor}-{i}"))
+        except plots.NothingToPlot as err:
+            out.append(missing(f"Nothing to plot here: {err}."))
+    return "".join(out)
+
+
+def _prefer(df: pd.DataFrame, column: str, preferred: str) -> str:
+    """``preferred`` when the column holds it, else the column's first value."""
+    values = df[column].astype(str) if column in df.columns else pd.Series([], dtype=str)
+    return preferred if (values == preferred).any() or values.empty else str(values.iloc[0])
 
 
 def _findings_section(t: Tables, summary: Mapping[str, Any]) -> Section:
@@ -127,7 +139,7 @@ def _probes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "selectivity is the gap between the two.")
     probes = t.get("probes")
     body = (_absent("probes") if probes is None else
-            _figs("probes", [plots.probe_figure(probes)]))
+            _figs("probes", [lambda: plots.probe_figure(probes)]))
     return Section("probes", "Layer-wise probes", explain, body)
 
 
@@ -167,7 +179,7 @@ def _neurons_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         return Section("neurons", "Top neurons per layer and class", explain,
                        _absent("rankings"))
     best = _best_hook(t)
-    hooks = hook_order(rankings)
+    hooks = plots.hook_order(rankings)
     body = []
     for hook in hooks:
         part = rankings[rankings["hook_name"].astype(str) == hook]
@@ -183,11 +195,13 @@ def _stability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "of their top-k sets with the full-data top-k says how reproducible a ranking is "
                "(random sets give the chance level). The agreement plot compares the probe "
                "ranking with the probeless one.")
-    figs = []
+    figs: list[Callable[[], Any]] = []
     if t.get("stability") is not None:
-        figs.append(plots.stability_figure(t["stability"]))
+        st = t["stability"]
+        figs.append(lambda: plots.stability_figure(st, _prefer(st, "class", GLOBAL)))
     if t.get("agreement") is not None:
-        figs.append(plots.agreement_figure(t["agreement"]))
+        ag = t["agreement"]
+        figs.append(lambda: plots.agreement_figure(ag, _prefer(ag, "class", GLOBAL)))
     body = _figs("stability", figs) if figs else _absent("stability", "agreement")
     return Section("stability", "Ranking stability and agreement", explain, body)
 
@@ -200,7 +214,7 @@ def _redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     red = t.get("redundancy")
     if red is None:
         return Section("redundancy", "Redundancy", explain, _absent("redundancy"))
-    body = _figs("redundancy", [plots.redundancy_figure(red)])
+    body = _figs("redundancy", [lambda: plots.redundancy_figure(red)])
     mins = t.get("redundancy_minimal")
     if mins is not None and not mins.empty:
         shown = mins.assign(
@@ -224,7 +238,9 @@ def _ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "drops far below the random band.")
     abl = t.get("ablation")
     body = (_absent("ablation") if abl is None else
-            _figs("ablation", [plots.ablation_figure(abl)]))
+            _figs("ablation", [lambda: plots.ablation_figure(
+                abl, ranking=_prefer(abl, "ranking", GLOBAL),
+                method=_prefer(abl, "method", "probe"))]))
     return Section("ablation", "Ablation curves", explain, body)
 
 
@@ -235,9 +251,11 @@ def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "the per-class top-k sets overlap (Jaccard).")
     figs, extra = [], ""
     if t.get("class_matrix") is not None:
-        figs.append(plots.class_matrix_figure(t["class_matrix"]))
+        cm = t["class_matrix"]
+        figs.append(lambda: plots.class_matrix_figure(cm, _prefer(cm, "method", "probe")))
     if t.get("overlap") is not None:
-        figs.append(plots.overlap_figure(t["overlap"]))
+        ov = t["overlap"]
+        figs.append(lambda: plots.overlap_figure(ov))
     asym = t.get("class_asymmetry")
     if asym is not None and not asym.empty:
         extra = "<h3>Fragile and redundant classes</h3>" + table_html(
@@ -253,7 +271,8 @@ def _noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "top-k, random-k or all neurons at [CLS]. Robust models degrade slowly; a steep "
                "top-k curve means the ranked neurons are a weak spot.")
     noise = t.get("noise")
-    body = _absent("noise") if noise is None else _figs("noise", [plots.noise_figure(noise)])
+    body = _absent("noise") if noise is None else _figs("noise", [
+        lambda: plots.noise_figure(noise, ranking=_prefer(noise, "ranking", GLOBAL))])
     return Section("noise", "Noise", explain, body)
 
 
@@ -263,13 +282,16 @@ def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                "and of each class's classifier row. Middle: a bias added to one class's logit — "
                "share of examples redirected to it. Bottom: per example, the closed-form "
                "smallest bias that changes the prediction.")
-    figs = []
+    figs: list[Callable[[], Any]] = []
     if t.get("redirection") is not None:
-        figs.append(plots.weight_redirection_figure(t["redirection"]))
+        wr = t["redirection"]
+        figs.append(lambda: plots.weight_redirection_figure(wr))
     if t.get("redirection_logit") is not None:
-        figs.append(plots.logit_redirection_figure(t["redirection_logit"]))
+        lb = t["redirection_logit"]
+        figs.append(lambda: plots.logit_redirection_figure(lb))
     if t.get("minimal_bias") is not None:
-        figs.append(plots.minimal_bias_figure(t["minimal_bias"]))
+        mb = t["minimal_bias"]
+        figs.append(lambda: plots.minimal_bias_figure(mb))
     body = (_figs("redirection", figs) if figs else
             _absent("redirection", "redirection_logit", "minimal_bias"))
     return Section("redirection", "Weight and logit redirection", explain, body)
