@@ -285,3 +285,70 @@ def test_unsupported_architectures_are_listed(tmp_path: Path) -> None:
             path = tiny_classifier_dir(tmp_path / family, family)
             with pytest.raises(ValueError, match=f"unsupported architecture.*{BACKEND}"):
                 load_classifier(path)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_unit_output_parameters_zero_like_ablation(tmp_path: Path, name: str) -> None:
+    """Zeroing the parameters through which units leave == zero-ablating them by hook."""
+    from synapse_lens.models.params import (
+        classifier_parameters,
+        named_parameters,
+        unit_output_parameters,
+    )
+
+    overrides = {"num_hidden_groups": 2} if name == "albert" else None  # unshared layers
+    family, kwargs = case(name, n_layers=2, seed=7, config_overrides=overrides)
+    model = load_classifier(tiny_classifier_dir(tmp_path, family, **kwargs))
+    names = classifier_info(model).names
+    params = named_parameters(model)
+    for hook_name in (names.embed, names.resid_post(0), names.mlp_post(1), names.logits):
+        units = [0, 2] if hook_name == names.logits else [0, 3, 4]
+
+        def zero(act: torch.Tensor, hook: Any, units: list[int] = units) -> torch.Tensor:
+            act = act.clone()
+            act[..., units] = 0.0
+            return act
+
+        slots = (classifier_parameters(model) if hook_name == names.logits
+                 else unit_output_parameters(model, hook_name))
+        with torch.inference_mode():
+            clean = model(PADDED)
+            ablated = model.run_with_hooks(PADDED, fwd_hooks=[(hook_name, zero)])
+        saved = {n: params[n].detach().clone() for n, _ in slots}
+        try:
+            with torch.no_grad():
+                for n, dim in slots:
+                    params[n].index_fill_(dim, torch.tensor(units), 0.0)
+            with torch.inference_mode():
+                edited = model(PADDED)
+        finally:
+            with torch.no_grad():
+                for n, _ in slots:
+                    params[n].copy_(saved[n])
+        assert (ablated - clean).abs().max() > 1e-4, hook_name
+        assert (edited - ablated).abs().max() <= 1e-5, hook_name
+    with pytest.raises(ValueError, match="classifier_parameters"):
+        unit_output_parameters(model, names.pooled)
+
+
+def test_shared_albert_weights_refuse_weight_edits(tmp_path: Path) -> None:
+    from synapse_lens.models.params import unit_output_parameters
+
+    needs("albert")
+    model = load_classifier(tiny_classifier_dir(tmp_path, "albert", n_layers=3))
+    with pytest.raises(ValueError, match=r"applications \[0, 1, 2\] share"):
+        unit_output_parameters(model, classifier_info(model).names.mlp_post(1))
+    assert unit_output_parameters(model, classifier_info(model).names.embed)[0][0] == (
+        "albert.encoder.embedding_hidden_mapping_in.weight")
+
+
+@pytest.mark.parametrize("name", ["bert", "distilbert", "albert"])
+def test_loading_leaves_the_global_rng_alone(tmp_path: Path, name: str) -> None:
+    family, kwargs = case(name, seed=2)
+    path = tiny_classifier_dir(tmp_path, family, **kwargs)
+    encoder = tiny_hf_classifier(family, with_head=False, **kwargs)
+    head = nn.Linear(32, 2)
+    state = torch.random.get_rng_state()
+    load_classifier(path)
+    load_classifier(encoder, tiny_tokenizer(family), head=head)
+    assert torch.equal(torch.random.get_rng_state(), state)

@@ -181,11 +181,14 @@ def build_tl3_classifier(hf_model: nn.Module, tokenizer: Any, *, family: str,
     tokenizer = copy.deepcopy(tokenizer)
     tokenizer.padding_side = "right"
     cfg = HookedTransformerConfig(**tl3_config_dict(config, str(device), dtype))
-    model = HookedEncoderClassifier(
-        cfg, tokenizer, head_kind=kind, family=family_of(config),
-        n_classes=int(head.out_features if own else config.num_labels),
-        pooling=pooler.pooling if own else "cls",
-    )
+    # nn.Linear initialises from the global RNG; every weight is overwritten below, so the
+    # caller's RNG state is restored rather than consumed.
+    with torch.random.fork_rng(devices=[]):
+        model = HookedEncoderClassifier(
+            cfg, tokenizer, head_kind=kind, family=family_of(config),
+            n_classes=int(head.out_features if own else config.num_labels),
+            pooling=pooler.pooling if own else "cls",
+        )
     state = encoder_state_dict(bare_encoder(hf_model), config)
     state.update(_head_state_dict(hf_model, kind))
     params = dict(model.named_parameters())

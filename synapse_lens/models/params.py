@@ -1,0 +1,125 @@
+"""Where a SYNAPSE site's units leave the model, as parameter names, per family and backend.
+
+Weight-space interventions (``synapse_lens.edits``) scale or perturb the parameters through which
+a unit's value leaves: zeroing those slices is the same as zero-ablating the unit at every
+position. The spelling of those parameters depends on the family (``bert.encoder.layer.l.output.
+dense`` vs ``distilbert.transformer.layer.l.ffn.lin2`` ...) and on the backend (TL 3.x
+``blocks.l.mlp.W_out``); this module is the one place that knows them.
+
+Names are those of ``model.named_parameters()`` with TL 4.x's ``._original_component`` levels
+removed (so, on TL 4.x, the Hugging Face spelling).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from synapse_lens.models.loading import classifier_info
+
+#: HF attribute of the bare encoder inside each family's classifier.
+_PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "electra": "electra",
+           "distilbert": "distilbert", "albert": "albert"}
+
+
+def named_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """``model``'s parameters under the names this module uses (TL 4.x's
+    ``._original_component`` levels removed).
+
+    Example:
+        >>> "classifier.weight" in named_parameters(model)  # doctest: +SKIP
+        True
+    """
+    return {name.replace("._original_component", ""): p for name, p in model.named_parameters()}
+
+
+def _albert_layer(model: Any, layer: int) -> str:
+    """Parameter prefix of ALBERT application ``layer``; refuses layers whose weights other
+    applications share (an edit there would change every one of them)."""
+    modules = list(model.albert.encoder.layer)
+    mine = {id(p) for p in modules[layer].parameters()}
+    users = [i for i, m in enumerate(modules) if mine & {id(p) for p in m.parameters()}]
+    if users != [layer]:
+        raise ValueError(
+            f"ALBERT layer applications {users} share one set of weights, so a weight edit at "
+            f"layer {layer} would change all of them; use hook interventions instead")
+    return f"albert.encoder.layer.{layer}"
+
+
+def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int], ...]:
+    """The parameters through which the units of ``hook_name`` leave, with the axis that
+    indexes the units.
+
+    * ``mlp_post`` of layer ``l``: the MLP output projection's weight, unit axis = its input
+      axis.
+    * ``resid_post`` of layer ``l`` (every supported family is post-LayerNorm): the layer's
+      output LayerNorm gain and bias.
+    * ``embed``: the embedding LayerNorm gain and bias, or — when the embeddings are projected
+      before layer 0 (ELECTRA with ``embeddings_project``, ALBERT) — the projection's weight rows
+      and bias.
+
+    Setting these slices to zero equals zero-ablating the units at every position.
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+        hook_name: an ``embed``, ``resid_post`` or ``mlp_post`` hook name of ``model``.
+
+    Returns:
+        ``((parameter name, unit axis), ...)``; names as in :func:`named_parameters`.
+
+    Raises:
+        ValueError: pooled / logits hooks (see :func:`classifier_parameters`), unknown hooks,
+            ALBERT layers whose weights are shared with other layers.
+
+    Example:
+        >>> unit_output_parameters(model, "blocks.2.mlp.hook_post")  # doctest: +SKIP
+        (('bert.encoder.layer.2.output.dense.weight', 1),)
+    """
+    info = classifier_info(model)
+    site = info.names.parse(hook_name)
+    if site.site not in ("embed", "resid_post", "mlp_post"):
+        raise ValueError(f"{hook_name!r} has no unit output parameters; use "
+                         "classifier_parameters() for the classifier, or an embed / resid_post / "
+                         "mlp_post hook")
+    if info.backend == "tl3-hooked-encoder":
+        if site.site == "embed":
+            return (("embed.ln.w", 0), ("embed.ln.b", 0))
+        if site.site == "resid_post":
+            return ((f"blocks.{site.layer}.ln2.w", 0), (f"blocks.{site.layer}.ln2.b", 0))
+        return ((f"blocks.{site.layer}.mlp.W_out", 0),)
+    family, prefix = info.family, _PREFIX[info.family]
+    if site.site == "embed":
+        params = named_parameters(model)
+        projections = (f"{prefix}.embeddings_project",
+                       f"{prefix}.encoder.embedding_hidden_mapping_in")
+        for proj in projections:
+            if f"{proj}.weight" in params:
+                return ((f"{proj}.weight", 0), (f"{proj}.bias", 0))
+        return ((f"{prefix}.embeddings.LayerNorm.weight", 0),
+                (f"{prefix}.embeddings.LayerNorm.bias", 0))
+    if family == "distilbert":
+        base = f"distilbert.transformer.layer.{site.layer}"
+        out, norm = f"{base}.ffn.lin2", f"{base}.output_layer_norm"
+    elif family == "albert":
+        base = _albert_layer(model, int(site.layer or 0))
+        out, norm = f"{base}.ffn_output", f"{base}.full_layer_layer_norm"
+    else:
+        base = f"{prefix}.encoder.layer.{site.layer}"
+        out, norm = f"{base}.output.dense", f"{base}.output.LayerNorm"
+    if site.site == "mlp_post":
+        return ((f"{out}.weight", 1),)
+    return ((f"{norm}.weight", 0), (f"{norm}.bias", 0))
+
+
+def classifier_parameters(model: Any) -> tuple[tuple[str, int], ...]:
+    """The final projection's weight and bias (unit axis = class axis 0): row ``c`` of each
+    produces class ``c``'s logit.
+
+    Example:
+        >>> classifier_parameters(model)  # doctest: +SKIP
+        (('classifier.out_proj.weight', 0), ('classifier.out_proj.bias', 0))
+    """
+    params = named_parameters(model)
+    head = "classifier.out_proj" if "classifier.out_proj.weight" in params else "classifier"
+    return tuple((f"{head}.{p}", 0) for p in ("weight", "bias") if f"{head}.{p}" in params)
