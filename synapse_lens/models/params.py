@@ -79,9 +79,9 @@ def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int],
     info = classifier_info(model)
     site = info.names.parse(hook_name)
     if site.site not in ("embed", "resid_post", "mlp_post"):
-        raise ValueError(f"{hook_name!r} has no unit output parameters; use "
-                         "classifier_parameters() for the classifier, or an embed / resid_post / "
-                         "mlp_post hook")
+        raise ValueError(f"{hook_name!r} has no unit output weights; use "
+                         "classifier_parameters() (edits.class_row) for the classifier, or an "
+                         "embed / resid_post / mlp_post hook")
     if info.backend == "tl3-hooked-encoder":
         if site.site == "embed":
             return (("embed.ln.w", 0), ("embed.ln.b", 0))
