@@ -1,14 +1,65 @@
 """synapse_lens: neuron-level robustness analysis of Transformer encoder classifiers (SYNAPSE),
-as a TransformerLens plugin."""
+as a TransformerLens plugin.
 
-from synapse_lens.models import ClassifierInfo, classifier_info, load_classifier
-from synapse_lens.names import HookNames
+The pipeline stages are modules: ``models`` (load) → ``activations`` (cache [CLS]) → ``probes``
+/ ``rankings`` / ``stability`` / ``redundancy`` (understand) → ``interventions`` / ``edits`` /
+``sweeps`` / ``redirection`` (stress-test) → ``plots`` / ``report`` / ``pipeline`` / ``cli``
+(show). The names below are re-exported lazily: importing ``synapse_lens`` loads nothing heavy.
+
+Example:
+    >>> import synapse_lens as sl  # doctest: +SKIP
+    >>> model = sl.load_classifier("path/to/checkpoint")  # doctest: +SKIP
+    >>> acts = sl.cache_cls(model, texts)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ClassifierInfo",
-    "HookNames",
-    "classifier_info",
-    "load_classifier",
-]
+_EXPORTS: dict[str, str] = {
+    "load_classifier": "synapse_lens.models",
+    "classifier_info": "synapse_lens.models",
+    "ClassifierInfo": "synapse_lens.models",
+    "HookNames": "synapse_lens.names",
+    "TextDataset": "synapse_lens.data",
+    "load_texts": "synapse_lens.data",
+    "from_lists": "synapse_lens.data",
+    "train_test_split": "synapse_lens.data",
+    "cache_cls": "synapse_lens.activations",
+    "predict_logits": "synapse_lens.activations",
+    "ClsActivations": "synapse_lens.activations",
+    "fit_probes": "synapse_lens.probes",
+    "ProbeConfig": "synapse_lens.probes",
+    "Ranking": "synapse_lens.rankings",
+    "zero_ablate": "synapse_lens.interventions",
+    "mean_ablate": "synapse_lens.interventions",
+    "scale": "synapse_lens.interventions",
+    "add_noise": "synapse_lens.interventions",
+    "set_value": "synapse_lens.interventions",
+    "patch_from": "synapse_lens.interventions",
+    "ranking_hooks": "synapse_lens.selection",
+    "ablation_curve": "synapse_lens.sweeps",
+    "class_matrix": "synapse_lens.sweeps",
+    "noise_curve": "synapse_lens.sweeps",
+    "redirection": "synapse_lens.redirection",
+    "summarize": "synapse_lens.experiments",
+    "run_synapse": "synapse_lens.pipeline",
+    "RunConfig": "synapse_lens.pipeline",
+    "load_demo_classifier": "synapse_lens.zoo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synapse_lens' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
