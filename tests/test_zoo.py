@@ -26,6 +26,7 @@ from synapse_lens.demo_data import (
 )
 from synapse_lens.zoo import (
     DEMO_TASKS,
+    ZOO_CONFIGS,
     ZooConfig,
     cache_root,
     demo_dataset,
@@ -102,7 +103,7 @@ def test_trec6_reader_drops_conflicting_duplicates(tmp_path: Path) -> None:
 @pytest.mark.parametrize("task", sorted(DEMO_TASKS))
 def test_splits_disjoint_stratified_deterministic(task: str) -> None:
     data = demo_dataset(task)
-    cfg = DEMO_TASKS[task].config
+    cfg = ZOO_CONFIGS[task]
     splits = demo_splits(task)
     assert splits.label_names == data.label_names
     assert len(splits.train_texts) == min(cfg.max_train, round(len(data.texts) * 0.75))
@@ -168,6 +169,11 @@ def test_cache_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SYNAPSE_LENS_CACHE", str(tmp_path / "env"))
     assert zoo_dir("trec-6") == tmp_path / "env" / "zoo" / "trec-6"
     assert zoo_dir("trec-6", tmp_path / "arg") == tmp_path / "arg" / "zoo" / "trec-6"
+    # custom settings build next to (never over) the registered build
+    assert zoo_dir("trec-6", config=ZOO_CONFIGS["trec-6"]) == zoo_dir("trec-6")
+    custom = zoo_dir("trec-6", config=TINY)
+    assert custom.parent == zoo_dir("trec-6").parent and custom.name.startswith("trec-6-")
+    assert custom != zoo_dir("trec-6", config=dataclasses.replace(TINY, seed=4))
     monkeypatch.delenv("SYNAPSE_LENS_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root() == tmp_path / "xdg" / "synapse_lens"
@@ -191,9 +197,9 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
 @pytest.mark.minilm
 def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: ignore[no-untyped-def]
     cache, model, splits = tiny_build
-    target = zoo_dir("trec-6", cache)
-    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]  # no temp dirs left
-    manifest = read_manifest("trec-6", cache)
+    target = zoo_dir("trec-6", cache, config=TINY)
+    assert [p.name for p in (cache / "zoo").iterdir()] == [target.name]  # no temp dirs left
+    manifest = read_manifest("trec-6", cache, config=TINY)
     assert manifest is not None
     assert manifest["task"] == "trec-6" and manifest["label_names"] == list(TRECS)
     assert manifest["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
@@ -205,51 +211,73 @@ def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: igno
     assert manifest["held_out_fingerprint"] == dataset_fingerprint(
         splits.held_out_texts, splits.held_out_labels)
     assert manifest["build_seconds"] > 0 and manifest["versions"]["torch"] == torch.__version__
-    # the loaded hooked model is the checkpoint, and the manifest's accuracy is its accuracy
-    from synapse_lens import classifier_info
+    # the saved checkpoint is the evaluated model, and the hooked model agrees with it
+    import transformers
 
+    from synapse_lens import classifier_info
+    from synapse_lens.zoo_train import predict
+
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(target).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(target)
+    hf_pred = predict(hf, tokenizer, splits.held_out_texts, TINY, progress=False)
+    assert round(float((hf_pred == splits.held_out_labels).mean()), 6) == manifest[
+        "held_out_accuracy"]
     info = classifier_info(model)
     assert info.id2label == TRECS and info.source == str(target)
+    enc = tokenizer(list(splits.held_out_texts), truncation=True, max_length=TINY.max_length,
+                    padding=True, return_tensors="pt")
     with torch.inference_mode():
-        predicted = np.concatenate([
-            model(list(splits.held_out_texts[i : i + 64])).argmax(-1).numpy()
-            for i in range(0, len(splits.held_out_texts), 64)])
-    accuracy = float((predicted == splits.held_out_labels).mean())
-    assert abs(accuracy - manifest["held_out_accuracy"]) <= 1 / len(predicted) + 1e-9
+        logits = model(enc["input_ids"], attention_mask=enc["attention_mask"])
+    assert np.array_equal(logits.argmax(-1).numpy(), hf_pred)
 
 
 @pytest.mark.minilm
-def test_cache_reuse_and_rebuild(tiny_build) -> None:  # type: ignore[no-untyped-def]
+def test_cache_reuse_rebuild_and_determinism(tiny_build) -> None:  # type: ignore[no-untyped-def]
     cache, _, _ = tiny_build
-    target = zoo_dir("trec-6", cache)
-    before = read_manifest("trec-6", cache)
-    stamp = [(p.name, p.stat().st_mtime_ns, p.stat().st_ino) for p in sorted(target.iterdir())]
+    target = zoo_dir("trec-6", cache, config=TINY)
+    first = _weights(target)
+    stamp = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in target.iterdir()}
     load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False)
-    assert [(p.name, p.stat().st_mtime_ns, p.stat().st_ino)
-            for p in sorted(target.iterdir())] == stamp  # reused, nothing rewritten
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_ino)
+            for p in target.iterdir()} == stamp  # reused, nothing rewritten
+    # rebuild on request: a new directory is placed, with bit-identical weights (same seed);
+    # the caller's global RNG is left as it was
+    global_state = torch.random.get_rng_state()
     load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False, rebuild=True)
-    after = read_manifest("trec-6", cache)
-    assert after is not None and before is not None
-    assert (target / "manifest.json").stat().st_ino != stamp[-1][2]  # a new build was placed
-    assert after["held_out_accuracy"] == before["held_out_accuracy"]  # same seed, same model
-    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]
+    assert torch.equal(torch.random.get_rng_state(), global_state)
+    assert (target / "manifest.json").stat().st_ino != stamp["manifest.json"][1]
+    again = _weights(target)
+    assert first.keys() == again.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert [p.name for p in (cache / "zoo").iterdir()] == [target.name]
+
+
+def test_stale_manifest_is_detected(tmp_path: Path) -> None:
+    target = tmp_path / "trec-6"
+    target.mkdir()
+    (target / "config.json").write_text("{}")
+    (target / "model.safetensors").write_bytes(b"")
+    key = {"format": 1, "task": "trec-6", "config": TINY.to_dict(), "train_fingerprint": "ab"}
+    assert zoo._stale_reason(target, {**key, "held_out_accuracy": 0.9}, key) is None
+    assert zoo._stale_reason(target, None, key) == "no manifest"
+    assert zoo._stale_reason(target, {**key, "train_fingerprint": "cd"}, key) == (
+        "manifest train_fingerprint differs")
+    assert zoo._stale_reason(target, {**key, "config": ZooConfig().to_dict()}, key) == (
+        "manifest config differs")
+    (target / "model.safetensors").unlink()
+    assert zoo._stale_reason(target, key, key) == "checkpoint files missing"
 
 
 @pytest.mark.minilm
-def test_build_is_deterministic_and_seed_dependent(tiny_build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_seed_changes_the_model(tiny_build, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cache, _, _ = tiny_build
-    first = _weights(zoo_dir("trec-6", cache))
-    load_demo_classifier("trec-6", cache_dir=tmp_path / "a", config=TINY, progress=False)
-    again = _weights(zoo_dir("trec-6", tmp_path / "a"))
-    assert first.keys() == again.keys()
-    assert all(torch.equal(first[k], again[k]) for k in first)  # bit-identical
-    global_state = torch.random.get_rng_state()
     other = dataclasses.replace(TINY, seed=4)
-    load_demo_classifier("trec-6", cache_dir=tmp_path / "a", config=other, progress=False)
-    assert torch.equal(torch.random.get_rng_state(), global_state)  # caller's RNG untouched
-    changed = _weights(zoo_dir("trec-6", tmp_path / "a"))  # config changed -> rebuilt
-    assert read_manifest("trec-6", tmp_path / "a")["seed"] == 4  # type: ignore[index]
+    load_demo_classifier("trec-6", cache_dir=tmp_path, config=other, progress=False)
+    assert read_manifest("trec-6", tmp_path, config=other)["seed"] == 4  # type: ignore[index]
+    first = _weights(zoo_dir("trec-6", cache, config=TINY))
+    changed = _weights(zoo_dir("trec-6", tmp_path, config=other))
     assert not torch.equal(first["classifier.weight"], changed["classifier.weight"])
+    assert not torch.equal(first["bert.pooler.dense.weight"], changed["bert.pooler.dense.weight"])
 
 
 @pytest.mark.minilm
@@ -266,12 +294,13 @@ def test_failed_build_leaves_nothing_behind(
     assert os.listdir(tmp_path / "zoo") == []  # no zoo/trec-6, no temp dir
     # a failing rebuild keeps the previous good build intact
     cache, _, _ = tiny_build
-    before = (zoo_dir("trec-6", cache) / "manifest.json").read_bytes()
+    target = zoo_dir("trec-6", cache, config=TINY)
+    before = (target / "manifest.json").read_bytes()
     with pytest.raises(RuntimeError, match="disk full"):
         load_demo_classifier("trec-6", cache_dir=cache, config=TINY, progress=False,
                              rebuild=True)
-    assert (zoo_dir("trec-6", cache) / "manifest.json").read_bytes() == before
-    assert sorted(p.name for p in (cache / "zoo").iterdir()) == ["trec-6"]
+    assert (target / "manifest.json").read_bytes() == before
+    assert [p.name for p in (cache / "zoo").iterdir()] == [target.name]
 
 
 def test_bad_arguments_fail_before_building(tmp_path: Path) -> None:
