@@ -223,8 +223,8 @@ def test_bare_encoder_with_head(name: str) -> None:
     ids=["two-groups", "two-inner-layers"],
 )
 def test_albert_layer_groups(tmp_path: Path, overrides: dict[str, int]) -> None:
-    """ALBERT's sharing schemes: hook names follow HF's hidden states one per layer
-    application; applications of one shared layer keep one set of weights."""
+    """ALBERT's sharing schemes: hook names follow HF's hidden states, one per layer
+    application; every application holds its own copy of the (equal) shared weights."""
     needs("albert", n_layers=4, config_overrides=overrides)
     path = tiny_classifier_dir(tmp_path, "albert", n_layers=4, seed=2,
                                config_overrides=overrides)
@@ -241,10 +241,17 @@ def test_albert_layer_groups(tmp_path: Path, overrides: dict[str, int]) -> None:
     assert (logits - ref.logits).abs().max() <= 1e-4
     for i, name in enumerate(names):
         assert (cache[name][:, 0] - ref.hidden_states[i][:, 0]).abs().max() <= 1e-4, name
-    if BACKEND == "tl4-bridge":  # tied weights: the same Parameter object in every application
-        distinct = {id(p) for p in model.parameters()}
-        hf_distinct = {id(p) for p in hf.parameters()}
-        assert len(distinct) == len(hf_distinct)
+    if BACKEND == "tl4-bridge":  # one weight copy per application, equal to HF's shared one
+        from synapse_lens.models.params import named_parameters
+
+        params = named_parameters(model)
+        layers = hf.albert.encoder.albert_layer_groups
+        n_apps, n_shared = info.n_layers, sum(len(g.albert_layers) for g in layers)
+        per_layer = len(dict(layers[0].albert_layers[0].named_parameters()))
+        assert len(params) == len(dict(hf.named_parameters())) + (n_apps - n_shared) * per_layer
+        for layer, (module, _) in enumerate(hf_layer_applications(hf)):
+            for name, p in module.named_parameters():
+                assert torch.equal(params[f"albert.encoder.layer.{layer}.{name}"], p)
 
 
 def test_electra_embedding_projection_exists_only_when_widths_differ() -> None:
@@ -296,8 +303,7 @@ def test_unit_output_parameters_zero_like_ablation(tmp_path: Path, name: str) ->
         unit_output_parameters,
     )
 
-    overrides = {"num_hidden_groups": 2} if name == "albert" else None  # unshared layers
-    family, kwargs = case(name, n_layers=2, seed=7, config_overrides=overrides)
+    family, kwargs = case(name, n_layers=2, seed=7)  # ALBERT: one layer shared by both
     model = load_classifier(tiny_classifier_dir(tmp_path, family, **kwargs))
     names = classifier_info(model).names
     params = named_parameters(model)
@@ -329,17 +335,6 @@ def test_unit_output_parameters_zero_like_ablation(tmp_path: Path, name: str) ->
         assert (edited - ablated).abs().max() <= 1e-5, hook_name
     with pytest.raises(ValueError, match="classifier_parameters"):
         unit_output_parameters(model, names.pooled)
-
-
-def test_shared_albert_weights_refuse_weight_edits(tmp_path: Path) -> None:
-    from synapse_lens.models.params import unit_output_parameters
-
-    needs("albert")
-    model = load_classifier(tiny_classifier_dir(tmp_path, "albert", n_layers=3))
-    with pytest.raises(ValueError, match=r"applications \[0, 1, 2\] share"):
-        unit_output_parameters(model, classifier_info(model).names.mlp_post(1))
-    assert unit_output_parameters(model, classifier_info(model).names.embed)[0][0] == (
-        "albert.encoder.embedding_hidden_mapping_in.weight")
 
 
 @pytest.mark.parametrize("name", ["bert", "distilbert", "albert"])

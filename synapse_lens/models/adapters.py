@@ -22,7 +22,8 @@ electra         ``electra.encoder.layer``           first token → dense → ge
 distilbert      ``distilbert.transformer.layer``    first token → pre_classifier → ReLU
                                                     → classifier
 albert          ``albert.encoder``, shared layers   pooler (dense+tanh) → classifier
-                unrolled (:mod:`.shared_layers`)
+                unrolled, one copy per application
+                (:mod:`.shared_layers`)
 ==============  ==================================  ==========================================
 
 We build the bridge ourselves (:func:`build_bridge`) instead of registering adapters in TL's
@@ -199,9 +200,9 @@ class DistilBertClassifierAdapter(BertArchitectureAdapter):
 
 class AlbertClassifierAdapter(BertArchitectureAdapter):
     """``AlbertForSequenceClassification``: the shared layer is unrolled into one module per
-    application (:func:`~synapse_lens.models.shared_layers.unroll_albert`, weights still tied),
-    so ``blocks.{l}`` names application ``l``; ``embedding_hidden_mapping_in`` projects the
-    embeddings before layer 0; head ``albert.pooler`` (dense) → tanh → ``classifier``."""
+    application (:func:`~synapse_lens.models.shared_layers.unroll_albert`; repeated applications
+    hold copies of the shared weights), so ``blocks.{l}`` names application ``l``;
+    ``embedding_hidden_mapping_in`` projects the embeddings before layer 0; head ``albert.pooler`` (dense) → tanh → ``classifier``."""
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

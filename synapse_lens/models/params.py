@@ -34,19 +34,6 @@ def named_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return {name.replace("._original_component", ""): p for name, p in model.named_parameters()}
 
 
-def _albert_layer(model: Any, layer: int) -> str:
-    """Parameter prefix of ALBERT application ``layer``; refuses layers whose weights other
-    applications share (an edit there would change every one of them)."""
-    modules = list(model.albert.encoder.layer)
-    mine = {id(p) for p in modules[layer].parameters()}
-    users = [i for i, m in enumerate(modules) if mine & {id(p) for p in m.parameters()}]
-    if users != [layer]:
-        raise ValueError(
-            f"ALBERT layer applications {users} share one set of weights, so a weight edit at "
-            f"layer {layer} would change all of them; use hook interventions instead")
-    return f"albert.encoder.layer.{layer}"
-
-
 def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int], ...]:
     """The parameters through which the units of ``hook_name`` leave, with the axis that
     indexes the units.
@@ -69,8 +56,7 @@ def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int],
         ``((parameter name, unit axis), ...)``; names as in :func:`named_parameters`.
 
     Raises:
-        ValueError: pooled / logits hooks (see :func:`classifier_parameters`), unknown hooks,
-            ALBERT layers whose weights are shared with other layers.
+        ValueError: pooled / logits hooks (see :func:`classifier_parameters`), unknown hooks.
 
     Example:
         >>> unit_output_parameters(model, "blocks.2.mlp.hook_post")  # doctest: +SKIP
@@ -101,8 +87,8 @@ def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int],
     if family == "distilbert":
         base = f"distilbert.transformer.layer.{site.layer}"
         out, norm = f"{base}.ffn.lin2", f"{base}.output_layer_norm"
-    elif family == "albert":
-        base = _albert_layer(model, int(site.layer or 0))
+    elif family == "albert":  # one module (and weight copy) per layer application
+        base = f"albert.encoder.layer.{site.layer}"
         out, norm = f"{base}.ffn_output", f"{base}.full_layer_layer_norm"
     else:
         base = f"{prefix}.encoder.layer.{site.layer}"

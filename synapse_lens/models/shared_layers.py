@@ -3,10 +3,15 @@
 ALBERT applies the same ``AlbertLayer`` (``albert.encoder.albert_layer_groups[g].albert_layers[i]``)
 at every depth. TransformerLens wraps modules, one bridge per module, and writes the bridge back
 into the model tree; a module called ``n`` times would get one set of hooks fired ``n`` times
-under a single name. :func:`unroll_albert` therefore gives every *application* its own module
-object — structural copies that share the very same ``Parameter`` and buffer objects — so that
-``blocks.{l}.…`` names each application while the weights stay tied (an edit or a gradient on one
-is on all). The forward is HF's ``AlbertTransformer.forward`` with the group loop flattened.
+under a single name. :func:`unroll_albert` therefore gives every *application* its own module,
+so that ``blocks.{l}.…`` names each application. The forward is HF's
+``AlbertTransformer.forward`` with the group loop flattened, and is unchanged (bit for bit).
+
+Repeated applications hold *copies* of the shared weights (same values, own tensors): a weight
+edit at layer ``l`` (``synapse_lens.edits``) then acts on application ``l`` only, exactly like a
+hook edit at ``blocks.{l}`` and like a weight edit on every other family. The price is memory:
+the shared layer's parameters are stored once per application (ALBERT-base: 7M parameters ×
+12 instead of × 1). Gradients are therefore per application too; fine-tune ALBERT in HF itself.
 """
 
 from __future__ import annotations
@@ -19,23 +24,23 @@ from torch import Tensor, nn
 from transformers.modeling_outputs import BaseModelOutput
 
 
-def share_clone(module: nn.Module) -> nn.Module:
-    """A structural copy of ``module`` whose parameters, buffers and config are the original
-    objects (new module objects, same weights).
+def clone_layer(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module`` (own parameters and buffers, equal values) that keeps the
+    original HF config object.
 
     Args:
         module: any ``nn.Module``.
 
     Returns:
-        The copy; ``copy.weight is module.weight`` for every parameter.
+        The copy: equal weights, not the same tensors.
 
     Example:
         >>> lin = nn.Linear(2, 2)
-        >>> share_clone(lin).weight is lin.weight
-        True
+        >>> copy_ = clone_layer(lin)
+        >>> bool((copy_.weight == lin.weight).all()), copy_.weight is lin.weight
+        (True, False)
     """
-    memo: dict[int, Any] = {id(p): p for p in module.parameters()}
-    memo.update({id(b): b for b in module.buffers()})
+    memo: dict[int, Any] = {}
     for sub in module.modules():
         config = getattr(sub, "config", None)
         if config is not None:
@@ -48,7 +53,8 @@ class UnrolledAlbertTransformer(nn.Module):
 
     ``layer[l]`` is the ``AlbertLayer`` that HF runs at step ``l`` (group
     ``int(i / (num_hidden_layers / num_hidden_groups))``, inner layer ``j`` for
-    ``l = i * inner_group_num + j``); all applications of one ``AlbertLayer`` share its weights.
+    ``l = i * inner_group_num + j``); the first application of an ``AlbertLayer`` is the HF
+    module itself, later ones are :func:`clone_layer` copies.
     """
 
     def __init__(self, encoder: nn.Module) -> None:
@@ -63,7 +69,7 @@ class UnrolledAlbertTransformer(nn.Module):
         for i in range(config.num_hidden_layers):
             group = groups[int(i / (config.num_hidden_layers / config.num_hidden_groups))]
             for layer in group.albert_layers:
-                layers.append(share_clone(layer) if id(layer) in seen else layer)
+                layers.append(clone_layer(layer) if id(layer) in seen else layer)
                 seen.add(id(layer))
         self.layer = nn.ModuleList(layers)
 
