@@ -202,7 +202,8 @@ class AlbertClassifierAdapter(BertArchitectureAdapter):
     """``AlbertForSequenceClassification``: the shared layer is unrolled into one module per
     application (:func:`~synapse_lens.models.shared_layers.unroll_albert`; repeated applications
     hold copies of the shared weights), so ``blocks.{l}`` names application ``l``;
-    ``embedding_hidden_mapping_in`` projects the embeddings before layer 0; head ``albert.pooler`` (dense) → tanh → ``classifier``."""
+    ``embedding_hidden_mapping_in`` projects the embeddings before layer 0; head
+    ``albert.pooler`` (dense) → tanh → ``classifier``."""
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
