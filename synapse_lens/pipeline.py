@@ -27,23 +27,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from synapse_lens.activations import cache_cls
+from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.atomic import atomic_directory
 from synapse_lens.data import TextDataset, align_labels
-from synapse_lens.experiments import clean_run, summarize
 from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, ranking_agreement, rankings_frame
-from synapse_lens.redirection import redirection
 from synapse_lens.redundancy import redundancy
 from synapse_lens.stability import bootstrap_stability
-from synapse_lens.sweeps import (
-    ablation_curve,
-    class_asymmetry,
-    class_matrix,
-    noise_curve,
-    topk_overlap,
-)
+from synapse_lens.stress import StressConfig, run_stress_tests
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +49,12 @@ class RunConfig:
     Attributes:
         layers: encoder layers to analyse (``None``: all); the embeddings output is always probed.
         ks: unit-set sizes for ablation curves, stability and agreement.
-        n_seeds: random-k draws per condition (for intervals; ≥ 5 recommended).
-        class_k: units ablated per class in the class matrix and redirection experiments.
+        n_seeds: random-k draws per ablation condition (for intervals; ≥ 5 recommended); also
+            the weight-perturbation draws.
+        class_k: units per set in the class matrix, noise and weight-redirection experiments
+            (run on the last analysed layer).
         sigmas: noise levels (relative to each unit's clean standard deviation).
+        noise_seeds: noise draws per level.
         eps_values: relative weight-perturbation sizes for redirection.
         biases: logit bias sizes for redirection.
         n_boot: bootstrap resamples for ranking stability.
@@ -75,7 +70,8 @@ class RunConfig:
     n_seeds: int = 5
     class_k: int = 16
     sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
-    eps_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
+    noise_seeds: int = 2
+    eps_values: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
     biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
     n_boot: int = 5
     max_examples: int | None = 600
@@ -98,7 +94,19 @@ class RunConfig:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
         return dataclasses.asdict(self)
+
+    def stress_config(self, width: int) -> StressConfig:
+        """The :class:`~synapse_lens.stress.StressConfig` of this run for layers of ``width``
+        units (``k = 0``, the clean reference, is always part of the ablation curve)."""
+        k = min(self.class_k, width)
+        return StressConfig(
+            ks=(0, *sorted(k for k in self.ks if k <= width)), n_seeds=self.n_seeds,
+            class_k=k, noise_k=k, sigmas=self.sigmas, noise_seeds=self.noise_seeds,
+            weight_k=k, eps_values=self.eps_values, weight_seeds=self.n_seeds,
+            biases=self.biases, seed=self.seed, batch_size=self.batch_size,
+            max_length=self.max_length, scope="last")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -219,19 +227,12 @@ def run_synapse(
     red = redundancy(probes, acts, seed=config.seed, progress=progress)
 
     eval_data = data.subset(probes.test_idx)
-    clean = clean_run(model, eval_data, progress=progress, **batch)
-    layer_rankings = [r for r in probe_rankings if r.target == GLOBAL and r.layer >= 0]
     last = info.names.resid_post(max(layers))
-    per_class = [r for r in probe_rankings if r.target != GLOBAL and r.hook_name == last]
-    last_global = [r for r in layer_rankings if r.hook_name == last]
-    class_k = min(config.class_k, info.d_model)
-    common: dict[str, Any] = {"clean": clean, "progress": progress, **batch}
-    ablation = ablation_curve(model, eval_data, layer_rankings, k_small, n_seeds=config.n_seeds,
-                              seed=config.seed, **common)
-    matrix = class_matrix(model, eval_data, per_class, class_k, **common)
-    redirect = redirection(model, eval_data, last_global, class_k, eps_values=config.eps_values,
-                           biases=config.biases, n_seeds=config.n_seeds, seed=config.seed,
-                           **common)
+    stress_rankings = [r for r in probe_rankings
+                       if (r.target == GLOBAL and r.layer >= 0) or r.hook_name == last]
+    stress = run_stress_tests(model, eval_data, stress_rankings,
+                              config.stress_config(info.d_model),
+                              stats=acts.subset(probes.test_idx), progress=progress)
     tables = {
         "probes": probes.table,
         "selectivity": probes.selectivity(),
@@ -241,18 +242,10 @@ def run_synapse(
                                          seed=config.seed, progress=progress),
         "redundancy": red.table,
         "redundancy_minimal": red.minimal,
-        "ablation": ablation,
-        "ablation_summary": summarize(ablation),
-        "class_matrix": matrix,
-        "class_asymmetry": class_asymmetry(matrix),
-        "overlap": topk_overlap([r for r in probe_rankings if r.target != GLOBAL], [class_k]),
-        "noise": noise_curve(model, eval_data, last_global, config.sigmas, k=class_k,
-                             n_seeds=config.n_seeds, seed=config.seed, **common),
-        "redirection": redirect.weights,
-        "redirection_logit": redirect.logit_bias,
-        "minimal_bias": redirect.minimal_bias,
+        **stress,
     }
-    predictions = clean.logits.argmax(-1).tolist()
+    clean_logits = predict_logits(model, eval_data.texts, **batch)
+    predictions = clean_logits.argmax(-1).tolist()
     summary = {
         "schema": SCHEMA,
         "config": config.to_dict(),

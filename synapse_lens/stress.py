@@ -47,6 +47,9 @@ class StressConfig:
         noise_seeds: noise repetitions.
         noise_relative: sigma in units of each unit's std (True) or absolute (False).
         weight_k: units whose output weights are perturbed.
+        scope: ``"last"`` runs the noise curve and the weight redirection on the deepest
+            ranked hook only (the ablation curve always covers every hook); ``"all"`` on every
+            hook (costs one sweep per hook).
         eps_values: relative weight-perturbation sizes.
         weight_seeds: perturbation repetitions.
         biases: logit-bias sizes.
@@ -63,6 +66,7 @@ class StressConfig:
     noise_seeds: int = 2
     noise_relative: bool = True
     weight_k: int = 10
+    scope: Literal["last", "all"] = "last"
     eps_values: tuple[float, ...] = (0.0, 0.1, 0.5)
     weight_seeds: int = 2
     biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -74,6 +78,8 @@ class StressConfig:
         if self.ablation_targets not in ("global", "all"):
             raise ValueError(f"ablation_targets must be 'global' or 'all', got "
                              f"{self.ablation_targets!r}")
+        if self.scope not in ("last", "all"):
+            raise ValueError(f"scope must be 'last' or 'all', got {self.scope!r}")
         for name in ("ks", "sigmas", "eps_values", "biases"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -103,8 +109,9 @@ def run_stress_tests(
     """Run every stress test and return its tables.
 
     Global rankings drive the ablation curve (per-class too with ``ablation_targets="all"``),
-    the noise curve and the weight perturbations; per-class rankings drive the class matrix
-    and the top-k overlaps (skipped when there are none).
+    the noise curve and the weight perturbations (deepest hook only with ``scope="last"``);
+    per-class rankings drive the class matrix and the top-k overlaps (skipped when there are
+    none). Table names are those of a run directory's ``tables/``.
 
     Args:
         model: a model from :func:`synapse_lens.load_classifier`.
@@ -116,9 +123,9 @@ def run_stress_tests(
         progress: tqdm progress bars.
 
     Returns:
-        ``{"ablation", "ablation_summary", "class_matrix", "class_asymmetry", "topk_overlap",
-        "noise", "noise_summary", "redirection_weights", "redirection_logit_bias",
-        "minimal_bias"}`` → tidy tables (columns documented in :mod:`synapse_lens.sweeps`,
+        ``{"ablation", "ablation_summary", "class_matrix", "class_asymmetry", "overlap",
+        "noise", "noise_summary", "redirection", "redirection_logit", "minimal_bias"}`` → tidy
+        tables (columns documented in :mod:`synapse_lens.sweeps`,
         :mod:`synapse_lens.redirection` and :func:`synapse_lens.experiments.summarize`).
 
     Raises:
@@ -134,6 +141,8 @@ def run_stress_tests(
     glob = [r for r in items if r.target == GLOBAL]
     per_class = [r for r in items if r.target != GLOBAL]
     main = glob or per_class
+    deepest = max(r.layer for r in main)
+    deep = main if cfg.scope == "all" else [r for r in main if r.layer == deepest]
     run = dict(batch_size=cfg.batch_size, max_length=cfg.max_length)
     clean = clean_run(model, data, **run)  # type: ignore[arg-type]
     shared = dict(clean=clean, progress=progress, **run)
@@ -146,15 +155,15 @@ def run_stress_tests(
         tables["class_matrix"] = class_matrix(model, data, per_class, cfg.class_k,
                                               **shared)  # type: ignore[arg-type]
         tables["class_asymmetry"] = class_asymmetry(tables["class_matrix"])
-        tables["topk_overlap"] = topk_overlap(per_class, [cfg.class_k])
-    tables["noise"] = noise_curve(model, data, main, cfg.sigmas, k=cfg.noise_k,
+        tables["overlap"] = topk_overlap(per_class, [cfg.class_k])
+    tables["noise"] = noise_curve(model, data, deep, cfg.sigmas, k=cfg.noise_k,
                                   n_seeds=cfg.noise_seeds, seed=cfg.seed,
                                   relative=cfg.noise_relative, stats=stats,
                                   **shared)  # type: ignore[arg-type]
     tables["noise_summary"] = summarize(tables["noise"])
-    tables["redirection_weights"] = weight_redirection(
-        model, data, main, cfg.weight_k, cfg.eps_values, n_seeds=cfg.weight_seeds,
+    tables["redirection"] = weight_redirection(
+        model, data, deep, cfg.weight_k, cfg.eps_values, n_seeds=cfg.weight_seeds,
         seed=cfg.seed, **shared)  # type: ignore[arg-type]
-    tables["redirection_logit_bias"] = logit_redirection(clean, cfg.biases)
+    tables["redirection_logit"] = logit_redirection(clean, cfg.biases)
     tables["minimal_bias"] = minimal_biases(clean)
     return tables

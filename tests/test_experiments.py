@@ -370,6 +370,6 @@ def test_stress_config_round_trip_and_tiny_run(planted: dict) -> None:
                               progress=False)
     # a global ranking only: no class matrix / overlap tables
     assert set(tables) == {"ablation", "ablation_summary", "noise", "noise_summary",
-                           "redirection_weights", "redirection_logit_bias", "minimal_bias"}
+                           "redirection", "redirection_logit", "minimal_bias"}
     with pytest.raises(ValueError, match="no rankings"):
         run_stress_tests(planted["model"], planted["data"], [], config)

@@ -76,8 +76,8 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
         print(f"\nMiniLM end-to-end ({len(data)} texts, all tables): {elapsed:.1f} s")
 
     assert set(tables) == {"ablation", "ablation_summary", "class_matrix", "class_asymmetry",
-                           "topk_overlap", "noise", "noise_summary", "redirection_weights",
-                           "redirection_logit_bias", "minimal_bias"}
+                           "overlap", "noise", "noise_summary", "redirection",
+                           "redirection_logit", "minimal_bias"}
     for name, table in tables.items():
         assert len(table) > 0, name
         assert not table.columns.duplicated().any(), name
@@ -88,9 +88,9 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
     random_rows = abl[(abl.order == "random") & (abl.k == 16)]
     assert (random_rows.n == 5).all() and (random_rows.ci_low <= random_rows.ci_high).all()
     assert set(tables["class_matrix"].ablated_class) == {"ham", "spam"}
-    assert set(tables["topk_overlap"].scope) == {"within_layer", "across_layers"}
+    assert set(tables["overlap"].scope) == {"within_layer", "across_layers"}
     assert set(tables["noise"].units) == {"top", "random", "all"}
-    assert set(tables["redirection_weights"].edit) == {"top_units", "random_units", "class_row"}
+    assert set(tables["redirection"].edit) == {"top_units", "random_units", "class_row"}
     mb = tables["minimal_bias"]
     assert len(mb) == 2 * len(data) and (mb[mb.target == "__flip__"].bias >= 0).all()
     err = capsys.readouterr().err
