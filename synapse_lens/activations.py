@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from synapse_lens.data import tokenize
+from synapse_lens.fastpath import plain_model
 from synapse_lens.models import classifier_info
 
 _FORMAT = "synapse_lens.cls_activations/1"
@@ -195,6 +196,19 @@ def _check_batching(batch_size: int, texts: Sequence[str]) -> list[str]:
     return out
 
 
+def _batches(model: Any, texts: Sequence[str], batch_size: int, max_length: int) -> tuple[
+        np.ndarray, list[list[str]]]:
+    """Texts grouped into batches of similar length (less padding): the stable length order
+    and the batches' texts in that order. Every forward pass of a dataset uses these batches,
+    so full, plain and resumed runs see the same padded tensors."""
+    texts = _check_batching(batch_size, texts)
+    lengths = [len(ids) for ids in model.tokenizer(
+        texts, truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return order, [[texts[i] for i in order[s:s + batch_size]]
+                   for s in range(0, len(texts), batch_size)]
+
+
 def _run(
     model: Any,
     texts: Sequence[str],
@@ -205,13 +219,15 @@ def _run(
     fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]],
     progress: bool,
     desc: str,
+    engine: Literal["auto", "bridge"] = "auto",
 ) -> tuple[dict[str, Tensor], Tensor]:
     """One forward per batch (texts sorted by length) with ``fwd_hooks`` then save hooks that keep
-    position 0; returns per-hook [n, d] tensors and the logits, both in the input order."""
-    texts = _check_batching(batch_size, texts)
-    lengths = [len(ids) for ids in model.tokenizer(
-        texts, truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(np.asarray(lengths), kind="stable")
+    position 0; returns per-hook [n, d] tensors and the logits, both in the input order.
+
+    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.fastpath`; same
+    logits bit for bit, no bridge overhead) whenever the attached hooks allow it, else the
+    TransformerLens bridge; ``"bridge"`` always runs the bridge."""
+    order, batches = _batches(model, texts, batch_size, max_length)
     store: dict[str, list[Tensor]] = {name: [] for name in names}
 
     def save_hook(name: str) -> HookFn:
@@ -223,13 +239,14 @@ def _run(
         return hook_fn
 
     hooks = [*fwd_hooks, *((name, save_hook(name)) for name in names)]
+    plain = plain_model(model) if engine == "auto" else None
     outputs: list[Tensor] = []
-    starts = range(0, len(texts), batch_size)
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
-        for start in tqdm(starts, desc=desc, disable=not progress):
-            batch = [texts[i] for i in order[start:start + batch_size]]
+        forward = (plain.logits if plain is not None and plain.usable() else
+                   lambda ids, mask: model(ids, attention_mask=mask))
+        for batch in tqdm(batches, desc=desc, disable=not progress):
             enc = tokenize(model, batch, max_length=max_length)
-            logits = model(enc["input_ids"], attention_mask=enc["attention_mask"])
+            logits = forward(enc["input_ids"], enc["attention_mask"])
             outputs.append(logits.detach().to("cpu", torch.float32).clone())
     inverse = torch.as_tensor(np.argsort(order, kind="stable"))
     acts = {name: torch.cat(chunks)[inverse] for name, chunks in store.items()}

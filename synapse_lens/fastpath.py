@@ -1,0 +1,261 @@
+"""A plain Hugging Face copy of a TransformerLens bridge that still fires its SYNAPSE hooks.
+
+TransformerLens 4.x wraps every Hugging Face module of the classifier in a bridge component that
+fires hook points around it. Where no hook is attached that costs time only: on MiniLM the
+LayerNorm bridges alone make a bridged forward 1.2-1.4x slower than the plain HF forward (they
+recompute the LayerNorm statistics for ``hook_scale`` / ``hook_normalized`` on every call).
+
+:func:`plain_model` builds a structural copy of the HF module tree with every bridge replaced by
+the module it wraps. The copy *shares* the parameters and buffers (same ``Parameter`` objects:
+weight edits act on both) and runs HF's own code, so its logits are bit for bit those of the
+bridge. It fires the bridge's own :class:`~transformer_lens.hook_points.HookPoint` objects at the
+SYNAPSE sites — every layer's input and output (``hook_resid_pre`` / ``hook_resid_post``), the MLP
+units (``mlp.hook_post``), the pooled vector and the logits — so hook functions attached with
+``model.hooks(...)`` run unchanged, with the same ``hook`` argument.
+
+:meth:`PlainModel.usable` says whether the attached hooks allow the copy: a hook anywhere else
+(attention patterns, LayerNorm scale, a raw torch hook on a bridge module...), backward hooks, or
+a model in training mode send the caller back to the bridge. TransformerLens 3.x models have no
+bridge: :func:`plain_model` returns ``None`` for them.
+
+Example:
+    >>> pm = plain_model(model)  # doctest: +SKIP
+    >>> with model.hooks(fwd_hooks=hooks), torch.inference_mode():  # doctest: +SKIP
+    ...     logits = pm.logits(ids, mask) if pm and pm.usable() else model(ids, attention_mask=mask)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from synapse_lens.models import EncoderWithHead, classifier_info
+
+logger = logging.getLogger(__name__)
+
+# Raw torch hooks that TransformerLens (and our loader) put on bridge modules themselves; they
+# only forward to hook points, which are checked on their own.
+_KNOWN_MODULE_HOOKS = ("_maybe_wire_capture_hooks.<locals>.", "_derive_attention_mask.<locals>.")
+_KNOWN_HOOK_FNS = ("_wire_symbolic_hooks.<locals>.",)  # TL's permanent mirror hooks
+_INPUT_KWARGS = ("input", "hidden_states", "input_ids", "query_input", "x", "inputs_embeds")
+
+
+def _known(fn: Any, markers: tuple[str, ...]) -> bool:
+    name = getattr(fn, "__qualname__", "")
+    return any(marker in name for marker in markers)
+
+
+def _first_tensor(output: Any, where: str) -> Tensor:
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, tuple) and output and isinstance(output[0], Tensor):
+        return output[0]
+    raise RuntimeError(f"{where}: unexpected module output {type(output).__name__}")
+
+
+def _fire_in(hook_point: nn.Module, args_first: bool) -> Callable[..., Any]:
+    """Forward pre-hook firing ``hook_point`` on a module's input, as the bridge does."""
+
+    def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if args_first and args and isinstance(args[0], Tensor):
+            return (hook_point(args[0]), *args[1:]), kwargs
+        for name in _INPUT_KWARGS:
+            if name in kwargs:
+                return args, {**kwargs, name: hook_point(kwargs[name])}
+        if args and isinstance(args[0], Tensor):
+            return (hook_point(args[0]), *args[1:]), kwargs
+        raise RuntimeError(f"{getattr(hook_point, 'name', '?')}: no input tensor to hook")
+
+    return pre_hook
+
+
+def _fire_out(hook_point: nn.Module) -> Callable[..., Any]:
+    """Forward hook firing ``hook_point`` on a module's output (a tensor or a tuple's first)."""
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        if isinstance(output, Tensor):
+            return hook_point(output)
+        first = _first_tensor(output, str(getattr(hook_point, "name", "?")))
+        return (hook_point(first), *output[1:])
+
+    return hook
+
+
+def _plain(module: nn.Module, memo: dict[int, Any], bridge_cls: type) -> nn.Module:
+    """Copy of ``module`` with every bridge replaced by (a copy of) the module it wraps."""
+    if id(module) in memo:
+        return memo[id(module)]  # type: ignore[no-any-return]
+    if isinstance(module, bridge_cls):
+        original = module._modules.get("_original_component")
+        if original is None:
+            raise ValueError(f"bridge {type(module).__name__} wraps no module")
+        out = _plain(original, memo, bridge_cls)
+        memo[id(module)] = out
+        return out
+    for child in module._modules.values():
+        if child is not None:
+            _plain(child, memo, bridge_cls)
+    return copy.deepcopy(module, memo)
+
+
+@dataclass(frozen=True, eq=False)
+class PlainModel:
+    """A plain HF copy of a bridge model (see the module docstring); build with
+    :func:`plain_model`.
+
+    Attributes:
+        model: the bridge it copies.
+        root: the plain HF module tree (``*ForSequenceClassification`` or ``EncoderWithHead``).
+        blocks: the plain encoder layers, in depth order (``model.blocks[l]``'s module).
+        hook_points: ``id(hook point) -> hook point`` of the hook points the copy fires.
+        head: ``(last hidden states, attention mask) -> logits`` through the plain head modules.
+        block_params: per layer, the ids of its parameters.
+        head_params: ids of the head's parameters.
+    """
+
+    model: Any
+    root: nn.Module
+    blocks: tuple[nn.Module, ...]
+    hook_points: Mapping[int, Any]
+    head: Callable[[Tensor, Tensor], Tensor]
+    block_params: tuple[frozenset[int], ...]
+    head_params: frozenset[int]
+
+    def attached(self) -> list[str]:
+        """Names of the hook points that have a user hook attached right now."""
+        return [str(getattr(hp, "name", "?")) for hp in self.hook_points.values()
+                if any(not _known(h.user_hook, _KNOWN_HOOK_FNS) for h in hp.fwd_hooks)
+                or len(hp._forward_hooks) != len(hp.fwd_hooks) or hp._forward_pre_hooks]
+
+    def usable(self) -> bool:
+        """True when every hook attached to the bridge right now is one this copy fires and
+        the model is in eval mode (call it inside ``model.hooks(...)``)."""
+        if self.model.training:
+            return False
+        for module in self.model.modules():
+            raw = [*module._forward_hooks.values(), *module._forward_pre_hooks.values(),
+                   *module._backward_hooks.values(), *module._backward_pre_hooks.values()]
+            if not hasattr(module, "fwd_hooks"):  # a bridge module: only TL's own raw hooks
+                if any(not _known(fn, _KNOWN_MODULE_HOOKS) for fn in raw):
+                    return False
+                continue
+            if module.bwd_hooks or module._backward_hooks or module._backward_pre_hooks:
+                return False
+            user = [h for h in module.fwd_hooks if not _known(h.user_hook, _KNOWN_HOOK_FNS)]
+            extra = len(module._forward_hooks) != len(module.fwd_hooks) or bool(
+                module._forward_pre_hooks)
+            if (user or extra) and id(module) not in self.hook_points:
+                return False
+        return True
+
+    def logits(self, input_ids: Int[Tensor, "batch pos"],
+               attention_mask: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch n_classes"]:
+        """Class logits of one batch through the plain copy (hooks at the SYNAPSE sites fire)."""
+        out = self.root(input_ids=input_ids, attention_mask=attention_mask)
+        return out.logits if not isinstance(out, Tensor) else out  # type: ignore[no-any-return]
+
+
+Head = Callable[[Tensor, Tensor], Tensor]
+
+
+def _head_fn(root: nn.Module, family: str) -> tuple[Head, list[nn.Module]]:
+    """The classifier head of ``root`` after the last layer — the statements of HF's
+    ``*ForSequenceClassification.forward`` (or :class:`EncoderWithHead`) that follow the
+    encoder, calling the same modules — and the modules holding its parameters."""
+    r: Any = root
+    if isinstance(root, EncoderWithHead):
+        return (lambda h, mask: r.classifier(r.pooler(h, mask))), [r.pooler, r.classifier]
+    if family == "bert":
+        return (lambda h, mask: r.classifier(r.dropout(r.bert.pooler(h)))), [
+            r.bert.pooler, r.classifier]
+    if family in ("roberta", "xlm-roberta", "electra"):
+        return (lambda h, mask: r.classifier(h)), [r.classifier]
+    if family == "distilbert":
+        return (lambda h, mask: r.classifier(r.dropout(torch.relu(r.pre_classifier(h[:, 0]))))), [
+            r.pre_classifier, r.classifier]
+    if family == "albert":
+        return (lambda h, mask: r.classifier(r.dropout(
+            r.albert.pooler_activation(r.albert.pooler(h[:, 0]))))), [r.albert.pooler,
+                                                                      r.classifier]
+    raise ValueError(f"no plain head for family {family!r}")
+
+
+def plain_model(model: Any) -> PlainModel | None:
+    """Build the plain copy of a bridge model, or ``None`` when there is none to build
+    (TransformerLens 3.x backend, an unknown family, an unexpected module tree).
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+
+    Returns:
+        A :class:`PlainModel` sharing ``model``'s parameters, or ``None``.
+
+    Raises:
+        TypeError: ``model`` was not loaded by synapse_lens.
+
+    Example:
+        >>> pm = plain_model(model)  # doctest: +SKIP
+        >>> pm.root(input_ids=ids, attention_mask=mask).logits  # doctest: +SKIP
+    """
+    info = classifier_info(model)
+    if info.backend != "tl4-bridge":
+        return None
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    root = model.original_model
+    memo: dict[int, Any] = {id(t): t for t in (*root.parameters(), *root.buffers())}
+    for module in root.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "to_dict"):
+            memo[id(config)] = config  # shared: same attention implementation as the bridge
+    try:
+        plain = _plain(root, memo, GeneralizedComponent)
+    except (ValueError, TypeError, RuntimeError) as err:  # pragma: no cover - defensive
+        logger.info("no plain copy of this model: %s", err)
+        return None
+    shared = {id(p) for p in plain.parameters()} == {id(p) for p in root.parameters()}
+    if not shared or any(isinstance(m, GeneralizedComponent) for m in plain.modules()):
+        logger.info("no plain copy of this model: its module tree is not a plain HF tree")
+        return None
+    names = info.names
+    hook_dict = model.hook_dict
+    sites = [*(b.hook_in for b in model.blocks), *(b.hook_out for b in model.blocks),
+             *(hook_dict[n] for n in (*names.mlp_units(), names.pooled, names.logits))]
+    owner = {}
+    for comp in model.modules():
+        if isinstance(comp, GeneralizedComponent) and id(comp) in memo:
+            owner[id(comp.hook_in)] = (comp, "in")
+            owner[id(comp.hook_out)] = (comp, "out")
+    points: dict[int, nn.Module] = {}
+    for hook_point in sites:
+        if id(hook_point) in points:
+            continue
+        if id(hook_point) not in owner:
+            logger.info("no plain copy: hook point %s is not a bridge input/output",
+                        getattr(hook_point, "name", "?"))
+            return None
+        comp, side = owner[id(hook_point)]
+        target: nn.Module = memo[id(comp)]
+        if side == "in":
+            args_first = type(comp).__name__ in ("BlockBridge", "LinearBridge")
+            target.register_forward_pre_hook(_fire_in(hook_point, args_first), with_kwargs=True)
+        else:
+            target.register_forward_hook(_fire_out(hook_point))
+        points[id(hook_point)] = hook_point
+    try:
+        head, head_modules = _head_fn(plain, info.family)
+    except (ValueError, AttributeError) as err:
+        logger.info("no plain copy: %s", err)
+        return None
+    blocks = tuple(memo[id(b)] for b in model.blocks)
+    return PlainModel(
+        model, plain, blocks, points, head,
+        tuple(frozenset(id(p) for p in b.parameters()) for b in blocks),
+        frozenset(id(p) for m in head_modules for p in m.parameters()))
