@@ -88,6 +88,8 @@ def test_stability_and_agreement_figures(tables: dict[str, pd.DataFrame]) -> Non
     assert len(fig.data) == 2 * 3  # two k panels x (probe, probeless, random)
     assert [t.showlegend for t in fig.data] == [True] * 3 + [False] * 3
     assert [a.text for a in fig.layout.annotations] == ["top-2 sets", "top-4 sets"]
+    assert list(fig.data[0].x) == [layer for _, layer in HOOKS]  # numeric depth axis
+    assert list(fig.data[0].customdata) == [h for h, _ in HOOKS]
     fig = plots.agreement_figure(tables["agreement"])
     assert _names(fig) == ["top-2 overlap", "top-2 chance", "top-4 overlap", "top-4 chance"]
 

@@ -121,6 +121,33 @@ def test_findings_follow_the_numbers(tables: dict[str, pd.DataFrame]) -> None:
     assert class_line(other).startswith("Class 'ham' is the most fragile")
 
 
+def test_negligible_effects_are_said_so(tables: dict[str, pd.DataFrame]) -> None:
+    flat = tables["ablation"].copy()
+    flat["value"] = flat["clean_value"]  # no ablation changes anything
+    no_flips = tables["redirection"].assign(value=0.0)
+    lines = findings(prepare({"ablation": flat, "redirection": no_flips,
+                              "class_matrix": tables["class_matrix"].assign(delta=0.0)}))
+    assert lines[0].startswith("Ablating 8 neurons at any of 2 probed hook points (top, random, "
+                               "bottom sets) moves accuracy by at most 0.0 points")
+    assert lines[1].startswith("No class depends on its own top-4 neurons")
+    assert lines[2].startswith("No weight perturbation up to a relative norm ε = 0.5")
+
+
+def test_run_labels() -> None:
+    from synapse_lens.report import run_label
+
+    assert run_label({}) == "run"
+    assert run_label({"task": "sms-spam", "model": "minilm"}) == "sms-spam · minilm"
+    demo = {"task": "sms-spam", "model": {"source": "/cache/zoo/sms-spam",
+                                          "architecture": "BertForSequenceClassification"},
+            "zoo_manifest": {"base_model": "sentence-transformers/all-MiniLM-L6-v2"}}
+    assert run_label(demo) == "sms-spam · all-MiniLM-L6-v2"
+    del demo["zoo_manifest"]
+    assert run_label(demo) == "sms-spam · BertForSequenceClassification"
+    assert run_label({"data": {"name": "reviews"}, "model": {"source": "/m/bert-tiny"}}) == \
+        "reviews · bert-tiny"
+
+
 def test_headline_numbers(tables: dict[str, pd.DataFrame]) -> None:
     head = headline(prepare(tables))
     assert head["best_probe_hook"] == "blocks.1.hook_resid_post"

@@ -89,11 +89,15 @@ def band(x: Iterable[Any], low: Iterable[Any], high: Iterable[Any], hex_color: s
                       legendgroup=group, showlegend=False, name=f"{group} interval")
 
 
-def finish(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    """Common layout: template, title, margins, legend below the plot."""
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01}, height=height,
+def finish(fig: go.Figure, title: str, height: int | None = 420) -> go.Figure:
+    """Common layout: template, title, margins, legend below the plot (``height=None`` keeps
+    the height set by :func:`facets`)."""
+    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01},
                       margin={"l": 60, "r": 20, "t": 80, "b": 60},
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2 * 420 / (
+                          height or fig.layout.height or 420), "x": 0})
+    if height is not None:
+        fig.update_layout(height=height)
     return fig
 
 
@@ -146,8 +150,13 @@ def y_axis(fig: go.Figure, metric: str) -> None:
         fig.update_yaxes(range=[-0.02, 1.02])
 
 
-def facets(hooks: list[str]) -> tuple[go.Figure, int, int]:
+def facets(hooks: list[str], panel_height: int = 300) -> tuple[go.Figure, int]:
+    """A grid of one panel per hook point (titled by the escaped hook name), with its total
+    height set so that rows keep ~120 px apart whatever their number."""
     rows, cols = grid(len(hooks))
+    height = panel_height * rows + 160 + 120 * (rows - 1)
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
-                        subplot_titles=[label(h) for h in hooks], vertical_spacing=0.12)
-    return fig, rows, cols
+                        subplot_titles=[label(h) for h in hooks],
+                        vertical_spacing=120 / height if rows > 1 else 0.1)
+    fig.update_layout(height=height)
+    return fig, cols

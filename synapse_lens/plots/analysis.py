@@ -25,6 +25,13 @@ from synapse_lens.plots._base import (
 PROBE_COLUMNS = ["hook_name", "layer", "task", "split", "metric", "value"]
 
 
+def _depths(df: pd.DataFrame, hooks: list[str]) -> tuple[list[float], list[str]]:
+    """Depth (``layer``) and escaped name of each hook, for numeric layer axes."""
+    depth = df.drop_duplicates("hook_name").set_index(df.drop_duplicates("hook_name")[
+        "hook_name"].astype(str))["layer"]
+    return [float(depth[h]) for h in hooks], [label(h) for h in hooks]
+
+
 def probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
     """Layer-wise probe quality: train and test score on the real task, test score on the
     control task (permuted labels), and selectivity (real − control, test) as bars.
@@ -189,6 +196,7 @@ def stability_figure(stability: pd.DataFrame, target: str = GLOBAL) -> go.Figure
     require(stability, ["hook_name", "layer", "class", "method", "k", "jaccard"], "stability")
     df = nonempty(pick(stability, **{"class": target}), f"class {target!r} in stability")
     hooks = hook_order(df)
+    x, names = _depths(df, hooks)
     ks = sorted(df["k"].unique())
     rows, cols = grid(len(ks))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
@@ -202,14 +210,15 @@ def stability_figure(stability: pd.DataFrame, target: str = GLOBAL) -> go.Figure
         for j, method in enumerate(methods):
             vals = [agg.loc[(method, h)] if (method, h) in agg.index else None for h in hooks]
             fig.add_trace(go.Scatter(
-                x=[label(h) for h in hooks], mode="lines+markers", name=label(method),
+                x=x, customdata=names, hovertemplate="%{customdata}: %{y:.2f}",
+                mode="lines+markers", name=label(method),
                 y=[None if v is None else float(v["mean"]) for v in vals],
                 error_y={"type": "data", "array": [0.0 if v is None or pd.isna(v["std"])
                                                    else float(v["std"]) for v in vals]},
                 line={"color": hues.get(method, color(j)),
                       "dash": "dash" if method == "random" else "solid"},
                 legendgroup=method, showlegend=i == 0), row=row, col=col)
-    fig.update_xaxes(type="category", title_text="hook point")
+    fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
     fig.update_yaxes(title_text="Jaccard with full-data top-k", range=[0, 1.05], col=1)
     return finish(fig, f"Ranking stability under bootstrap ({target_name(target)})",
                   height=380 * rows)
@@ -239,13 +248,14 @@ def agreement_figure(agreement: pd.DataFrame, target: str = GLOBAL) -> go.Figure
     fig = go.Figure()
     for i, k in enumerate(sorted(df["k"].unique())):
         part = df[df["k"] == k].groupby("hook_name")[["overlap", "chance"]].mean()
-        x = [label(h) for h in hooks if h in part.index]
         present = [h for h in hooks if h in part.index]
+        x, names = _depths(df, present)
         fig.add_trace(go.Scatter(x=x, y=part.loc[present, "overlap"], mode="lines+markers",
-                                 name=f"top-{int(k)} overlap", line={"color": color(i)}))
+                                 name=f"top-{int(k)} overlap", line={"color": color(i)},
+                                 customdata=names, hovertemplate="%{customdata}: %{y:.2f}"))
         fig.add_trace(go.Scatter(x=x, y=part.loc[present, "chance"], mode="lines",
                                  name=f"top-{int(k)} chance",
                                  line={"color": color(i), "dash": "dash", "width": 1}))
-    fig.update_xaxes(type="category", title_text="hook point")
+    fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
     fig.update_yaxes(title_text="shared fraction of top-k", range=[0, 1.05])
     return finish(fig, f"Probe vs probeless ranking agreement ({target_name(target)})")

@@ -44,11 +44,11 @@ def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
     df = nonempty(df[df["k"] == (df["k"].max() if k is None else k)],
                   f"method {method!r}, k={k} in class_matrix")
     hooks = hook_order(df)
-    fig, rows, cols = facets(hooks)
     # classes without examples (recall undefined everywhere) get no column
     measured = df.groupby(df["class"].astype(str), sort=False)["delta"].count()
     classes = [c for c in dict.fromkeys(df["class"].astype(str)) if measured[c] > 0]
     ablated = list(dict.fromkeys(df["ablated_class"].astype(str)))
+    fig, cols = facets(hooks, panel_height=max(260, 50 * len(ablated) + 80))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name"].astype(str) == hook]
         wide = part.assign(a=part["ablated_class"].astype(str), c=part["class"].astype(str)) \
@@ -66,7 +66,7 @@ def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
     fig.update_yaxes(title_text=f"ablated: top-{kk} of class", type="category",
                      autorange="reversed", col=1)
     return finish(fig, f"Class-wise ablation: change of recall (top-{kk} per class)",
-                  height=max(360, 60 * len(ablated) + 160) * rows)
+                  height=None)
 
 
 def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
@@ -93,8 +93,8 @@ def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
     df = nonempty(df[df["k"] == (df["k"].max() if k is None else k)],
                   f"within-layer class pairs (k={k}) in overlap")
     hooks = hook_order(df, "hook_name_a", "layer_a")
-    fig, rows, cols = facets(hooks)
     classes = list(dict.fromkeys([*df["class_a"].astype(str), *df["class_b"].astype(str)]))
+    fig, cols = facets(hooks, panel_height=max(240, 45 * len(classes) + 80))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name_a"].astype(str) == hook]
         z = pd.DataFrame(1.0, index=classes, columns=classes)
@@ -111,5 +111,4 @@ def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
                                  "colorbar": {"title": {"text": "Jaccard"}}})
     fig.update_xaxes(type="category", title_text="class")
     fig.update_yaxes(type="category", autorange="reversed", title_text="class", col=1)
-    return finish(fig, f"Overlap of per-class top-{kk} neuron sets",
-                  height=max(340, 50 * len(classes) + 160) * rows)
+    return finish(fig, f"Overlap of per-class top-{kk} neuron sets", height=None)

@@ -70,7 +70,7 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
     df = clipped(nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r} in "
                                 "ablation"), metric)
     hooks = hook_order(df)
-    fig, rows, cols = facets(hooks)
+    fig, cols = facets(hooks)
     for i, hook in enumerate(hooks):
         row, col = cell(i, cols)
         part = df[df["hook_name"].astype(str) == hook]
@@ -82,7 +82,7 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
     fig.update_xaxes(title_text="k (neurons ablated)")
     y_axis(fig, metric)
     return finish(fig, f"Ablation of ranked neurons: {metric.replace('_', ' ')} vs k",
-                  height=340 * rows + 80)
+                  height=None)
 
 def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
                  ranking: str = GLOBAL) -> go.Figure:
@@ -109,7 +109,7 @@ def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
     df = clipped(nonempty(pick(summary, metric=metric, ranking=ranking, **{"class": ALL}),
                            f"metric {metric!r}, ranking {ranking!r} in noise"), metric)
     hooks = hook_order(df)
-    fig, rows, cols = facets(hooks)
+    fig, cols = facets(hooks)
     for i, hook in enumerate(hooks):
         part = df[df["hook_name"].astype(str) == hook]
         ks = {u: int(g["k"].iloc[0]) for u, g in part.groupby("units")} if "k" in part else {}
@@ -118,4 +118,4 @@ def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
     fig.update_xaxes(title_text="noise σ (× each neuron's std)")
     y_axis(fig, metric)
     return finish(fig, f"Gaussian noise on [CLS] neurons: {metric.replace('_', ' ')} vs σ",
-                  height=340 * rows + 80)
+                  height=None)

@@ -31,6 +31,9 @@ from synapse_lens.report.wording import (
     where,
 )
 
+#: Effects below this (a fraction: 0.005 = 0.5 points) are reported as negligible.
+NEGLIGIBLE = 0.005
+
 
 def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     """Which layer is most decodable, with its control-task selectivity and the trend."""
@@ -70,6 +73,13 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     k = df["k"].max()
     at_k = df[df["k"] == k]
     top = at_k[at_k["order"] == "top"]
+    largest = float((at_k["clean_value"] - at_k["mean"]).abs().max())
+    if largest < NEGLIGIBLE:
+        orders = ", ".join(o for o in ("top", "random", "bottom") if (at_k["order"] == o).any())
+        return (f"Ablating {neurons(k)} at any of {at_k['hook_name'].nunique()} probed hook "
+                f"points ({orders} sets) moves accuracy by at most {pts(largest)} from the clean "
+                f"{pct(float(top['clean_value'].iloc[0]))}: at this size the classifier does not "
+                "depend on any small set of [CLS] neurons of one layer.")
     hit = top.loc[(top["clean_value"] - top["mean"]).idxmax()]
     hook = hit["hook_name"]
     here = at_k[at_k["hook_name"] == hook]
@@ -110,6 +120,11 @@ def class_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         return None
     worst = asym.loc[asym["own_drop"].idxmax()]
     here = asym[asym["hook_name"] == worst["hook_name"]]
+    sizes = here[["own_drop", "collateral", "exposed"]].abs().max().max()
+    if sizes < NEGLIGIBLE:
+        return (f"No class depends on its own top-{neurons(worst['k'])} at "
+                f"{where(worst['hook_name'], worst['layer'])}: ablating them changes the recall "
+                f"of every class by less than {pts(NEGLIGIBLE)} on average.")
     text = (f"Class '{worst['class']}' is the most fragile: ablating its own top-"
             f"{neurons(worst['k'])} at {where(worst['hook_name'], worst['layer'])} gives "
             f"{change(float(worst['own_drop']), ' in its recall')}")
@@ -202,6 +217,12 @@ def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         return None
     eps = df["eps"].max()
     at = df[df["eps"] == eps]
+    if (at["mean"] == 0).all():
+        edits = ", ".join(dict.fromkeys(
+            {"top_units": "ranked neurons' output weights", "random_units": "random neurons'",
+             "class_row": "classifier rows"}.get(e, e) for e in at["edit"].astype(str)))
+        return (f"No weight perturbation up to a relative norm ε = {eps:g} ({edits}; every "
+                f"seed) changed a single prediction.")
     out = []
     top = at[at["edit"] == "top_units"]
     if not top.empty:

@@ -33,14 +33,17 @@ def run_label(summary: Mapping[str, Any]) -> str:
     """A short label of a run from its summary: ``"<task> · <model>"``.
 
     The task is ``summary["task"]`` (a string or an object with a ``name``), else
-    ``summary["data"]["name"]``; the model is ``summary["model"]`` (a string, or an object's
-    ``name``, else the last part of its ``source``, else its ``architecture``). ``"run"`` when
-    neither is known.
+    ``summary["data"]["name"]``. The model is ``summary["model"]`` when a string, else the
+    first of: its ``name``; the base model of a demo classifier
+    (``summary["zoo_manifest"]["base_model"]``); the last part of its ``source``; its
+    ``architecture``; a model part equal to the task is left out. ``"run"`` when neither is
+    known.
     """
     task = _name(summary.get("task"), ("name", "task")) or _name(summary.get("data"), ("name",))
     model = summary.get("model")
-    model_name = _name(model, ("name",)) or _name(model, ("source", "path")) or _name(
-        model, ("architecture",))
+    candidates = [_name(model, ("name",)), _name(summary.get("zoo_manifest"), ("base_model",)),
+                  _name(model, ("source", "path")), _name(model, ("architecture",))]
+    model_name = next((c for c in candidates if c and c != task), None)
     return " · ".join(p for p in (task, model_name) if p) or "run"
 
 
@@ -258,8 +261,9 @@ def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         figs.append(lambda: plots.overlap_figure(ov))
     asym = t.get("class_asymmetry")
     if asym is not None and not asym.empty:
+        shown = asym.astype({c: float for c in ("own_drop", "collateral", "exposed")})
         extra = "<h3>Fragile and redundant classes</h3>" + table_html(
-            asym, ["hook_name", "class", "own_drop", "collateral", "exposed", "verdict"],
+            shown, ["hook_name", "class", "own_drop", "collateral", "exposed", "verdict"],
             ["hook point", "class", "own recall drop", "drop caused in others",
              "drop suffered from others", "verdict"])
     body = (_figs("classes", figs) + extra) if figs else _absent("class_matrix", "overlap")
