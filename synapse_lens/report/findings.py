@@ -218,9 +218,10 @@ def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     eps = df["eps"].max()
     at = df[df["eps"] == eps]
     if (at["mean"] == 0).all():
-        edits = ", ".join(dict.fromkeys(
-            {"top_units": "ranked neurons' output weights", "random_units": "random neurons'",
-             "class_row": "classifier rows"}.get(e, e) for e in at["edit"].astype(str)))
+        kinds = {"top_units": "ranked neurons' output weights",
+                 "random_units": "random neurons' output weights",
+                 "class_row": "classifier rows"}
+        edits = ", ".join(dict.fromkeys(kinds.get(e, e) for e in at["edit"].astype(str)))
         return (f"No weight perturbation up to a relative norm ε = {eps:g} ({edits}; every "
                 f"seed) changed a single prediction.")
     out = []

@@ -248,10 +248,10 @@ def _ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
 
 
 def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
-    explain = ("Left/top: ablating one class's own top-k neurons (rows) and measuring every "
-               "class's recall change (columns): a strong negative diagonal means classes rely "
-               "on their own neurons; off-diagonal cells are collateral damage. Below: how much "
-               "the per-class top-k sets overlap (Jaccard).")
+    explain = ("First heatmap: ablating one class's own top-k neurons (rows) and measuring "
+               "every class's recall change (columns); a strong negative diagonal means classes "
+               "rely on their own neurons, off-diagonal cells are collateral damage. Second: how "
+               "much the per-class top-k sets overlap (Jaccard).")
     figs, extra = [], ""
     if t.get("class_matrix") is not None:
         cm = t["class_matrix"]
