@@ -7,6 +7,11 @@ sees. Builds are cached under ``$SYNAPSE_LENS_CACHE`` (default: ``$XDG_CACHE_HOM
 i.e. ``~/.cache/synapse_lens``) in ``zoo/<task>/`` with a ``manifest.json``, written atomically,
 and reused while the manifest matches the task, settings, data and base model.
 
+CPU builds are bit-for-bit reproducible for a given torch thread count (recorded in the
+manifest; other thread counts differ by ~1e-5). On a machine whose cores are busy with other
+work, ``torch.set_num_threads(1)`` builds several times faster than the default (measured
+here: 84 s vs 528 s for ``sms-spam`` on 2 shared cores).
+
 Example:
     >>> model, splits = load_demo_classifier("sms-spam")  # doctest: +SKIP
     >>> model(list(splits.held_out_texts[:4])).shape  # doctest: +SKIP
@@ -63,6 +68,8 @@ BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 #: The registered build settings of each demo task (their builds live in ``zoo/<task>``).
+#: Measured (torch 2.13 CPU, seed 0): sms-spam 98.7 % held-out accuracy (1,290 texts) from
+#: 53 CPU-seconds of training; trec-6 94.5 % (1,345 questions) from 116 CPU-seconds.
 ZOO_CONFIGS: Mapping[str, ZooConfig] = MappingProxyType({
     "sms-spam": ZooConfig(max_train=2000, steps=60),
     "trec-6": ZooConfig(max_train=4000, steps=250),
@@ -281,8 +288,10 @@ def load_demo_classifier(
     """A fine-tuned demo classifier as a hooked model, with the split it was trained on.
 
     Uses the cached build in :func:`zoo_dir` when its manifest matches (task, settings, data,
-    base model); otherwise, or with ``rebuild=True``, builds it (:func:`build_demo_classifier`;
-    about 2-4 minutes on 2 CPU cores).
+    base model); otherwise, or with ``rebuild=True``, builds it (:func:`build_demo_classifier`:
+    about 1 CPU-minute for ``sms-spam``, 2 for ``trec-6``; longer on a busy machine). It was
+    trained and evaluated on texts truncated to ``config.max_length`` tokens (64): analyse it
+    with the same limit.
 
     Args:
         task: a name in :data:`DEMO_TASKS` (``"sms-spam"``, ``"trec-6"``).
