@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/synapse-lens smoke
+	$(VENV)/bin/synapse-lens demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

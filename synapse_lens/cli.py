@@ -73,7 +73,6 @@ def _finish(run_dir: Path, started: float) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from synapse_lens.data import from_lists
     from synapse_lens.models.loading import _resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
     from synapse_lens.zoo import load_demo_classifier, read_manifest
@@ -84,8 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
     check_out_dir(args.out or f"runs/{args.task}")
     model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
                                          progress=not args.quiet)
-    data = from_lists(splits.held_out_texts, splits.held_out_labels,
-                      label_names=splits.label_names, name=f"{args.task} (held out)")
+    data = splits.held_out
     out = Path(args.out or f"runs/{args.task}")
     extra = {"task": args.task, "zoo_manifest": read_manifest(args.task)}
     return _finish(run_synapse(model, data, out, config, extra_summary=extra,

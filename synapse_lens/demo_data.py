@@ -35,6 +35,8 @@ from typing import NamedTuple
 import numpy as np
 from jaxtyping import Int
 
+from synapse_lens.data import TextDataset
+
 #: Rows of the shipped sms-spam.csv that swallowed later messages through broken quoting hold
 #: them as ``"\n<label>\t<text>"`` segments; the reader splits them back out.
 _SMS_MERGED = re.compile(r"\n(ham|spam)\t")
@@ -282,6 +284,18 @@ class DemoSplits:
     train_labels: Int[np.ndarray, " n_train"]
     held_out_texts: tuple[str, ...]
     held_out_labels: Int[np.ndarray, " n_held_out"]
+
+    @property
+    def train(self) -> TextDataset:
+        """The training split as a :class:`~synapse_lens.data.TextDataset`."""
+        return TextDataset(self.train_texts, self.train_labels, self.label_names,
+                           name=f"{self.task} (train)")
+
+    @property
+    def held_out(self) -> TextDataset:
+        """The held-out split (never trained on) as a :class:`~synapse_lens.data.TextDataset`."""
+        return TextDataset(self.held_out_texts, self.held_out_labels, self.label_names,
+                           name=f"{self.task} (held out)")
 
 
 def make_splits(
