@@ -6,9 +6,23 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, directory: bool) -> None:
+    """Give a temp-made path the permissions a plain ``open``/``mkdir`` would (mkstemp and
+    mkdtemp make them private)."""
+    mode = (0o777 if directory else 0o666) & ~_umask()
+    os.chmod(path, mode | (stat.S_IRUSR | stat.S_IWUSR))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -22,6 +36,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        _public(Path(tmp), directory=False)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -55,6 +70,7 @@ def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = True) 
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"output directory {str(parent)!r} is not writable")
     tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp"))
+    _public(tmp, directory=True)
     try:
         yield tmp
         if target.exists():

@@ -34,6 +34,7 @@ from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, ranking_agreement, rankings_frame
 from synapse_lens.redundancy import redundancy
+from synapse_lens.report import headline, prepare, write_report
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
 
@@ -123,6 +124,11 @@ def _subsample(data: TextDataset, cap: int | None, seed: int) -> TextDataset:
     from synapse_lens.data import train_test_split
 
     kept, _ = train_test_split(data, test_size=len(data) - cap, seed=seed)
+    counts = np.bincount(kept.labels, minlength=len(kept.label_names))
+    rare = [(kept.label_names[i], int(c)) for i, c in enumerate(counts) if 0 < c < 2]
+    if rare:
+        raise ValueError(f"max_examples={cap} leaves too few examples of {rare} (each class needs "
+                         "at least 2 for the probe and evaluation splits); raise max_examples")
     return kept
 
 
@@ -130,29 +136,6 @@ def _write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> None:
     directory.mkdir()
     for name, frame in tables.items():
         frame.to_csv(directory / f"{name}.csv", index=False, float_format="%.6g")
-
-
-def _headline(tables: dict[str, pd.DataFrame], k_max: int) -> dict[str, Any]:
-    probes = tables["probes"]
-    real = probes[(probes.task == "real") & (probes.split == "test")
-                  & (probes.metric == "accuracy")]
-    best = real.sort_values(["value", "layer"], ascending=[False, True], kind="stable").iloc[0]
-    head: dict[str, Any] = {
-        "best_probe_hook": str(best.hook_name),
-        "best_probe_layer": int(best.layer),
-        "best_probe_accuracy": float(best.value),
-    }
-    summ = tables["ablation_summary"]
-    acc = summ[(summ.metric == "accuracy") & (summ.k == k_max)]
-    if not acc.empty:
-        by = acc.groupby("order")["mean"].min()
-        head.update({f"min_accuracy_{order}_k{k_max}": float(v) for order, v in by.items()})
-    minimal = tables["redundancy_minimal"]
-    allrow = minimal[minimal.scope == "all"]
-    if not allrow.empty:
-        head["minimal_all_layers_percent"] = float(allrow.iloc[0].percent)
-        head["minimal_all_layers_neurons"] = int(allrow.iloc[0].k)
-    return head
 
 
 def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
@@ -258,13 +241,12 @@ def run_synapse(
                  "class_counts": {name: int((data.labels == i).sum())
                                   for i, name in enumerate(data.label_names)}},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
-        "headline": _headline(tables, max(k_small)),
+        "headline": headline(prepare(tables)),
         "examples": [{"text": eval_data.texts[i], "label": info.id2label[eval_data.labels[i]],
                       "prediction": info.id2label[predictions[i]]}
                      for i in range(min(12, len(eval_data)))],
         **(extra_summary or {}),
     }
-    from synapse_lens.report import write_report
 
     with atomic_directory(out_dir) as tmp:
         _write_tables(tables, tmp / "tables")

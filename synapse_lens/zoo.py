@@ -24,14 +24,13 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from synapse_lens.atomic import atomic_directory
 from synapse_lens.demo_data import (
     DEMO_TASKS,
     DemoDataset,
@@ -185,22 +184,6 @@ def _stale_reason(target: Path, manifest: dict | None, key: Mapping[str, Any]) -
     return None
 
 
-def _place(tmp: Path, target: Path) -> None:
-    """Move the finished build ``tmp`` to ``target``, replacing an older build."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-    os.replace(target, trash / "old")
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(trash / "old", target)
-        raise
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def _write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (directory / MANIFEST).write_text(text, encoding="utf-8")
@@ -244,10 +227,7 @@ def build_demo_classifier(
     splits = demo_splits(task, cfg)
     key = _cache_key(task, cfg, splits)
     target = zoo_dir(task, cache_dir, config=cfg)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{task}.build-"))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
+    with atomic_directory(target) as tmp:
         logger.info("building demo classifier %r in %s", task, tmp)
         model, tokenizer, train_loss = finetune(splits, cfg, device=device, progress=progress)
         predicted = predict(model, tokenizer, splits.held_out_texts, cfg, device=device,
@@ -267,10 +247,6 @@ def build_demo_classifier(
             **run_versions(device),
         }
         _write_manifest(tmp, manifest)
-        _place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("built %r: held-out accuracy %.4f in %.0f s", task, accuracy,
                 manifest["build_seconds"])
     return target

@@ -98,11 +98,8 @@ def render_report(tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any]
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    """Atomic write; the report is readable like any other file (the temporary file that
-    becomes it is created private)."""
-    written = atomic_write_text(path, text)
-    os.chmod(written, 0o644)
-    return written
+    """Atomic write (readable like any other file)."""
+    return atomic_write_text(path, text)
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
