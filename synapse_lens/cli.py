@@ -73,13 +73,13 @@ def _finish(run_dir: Path, started: float) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from synapse_lens.models.loading import _resolve_device
+    from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
     from synapse_lens.zoo import load_demo_classifier, read_manifest
 
     started = time.perf_counter()
     config = _config(args)
-    _resolve_device(args.device)
+    resolve_device(args.device)
     check_out_dir(args.out or f"runs/{args.task}")
     model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
                                          progress=not args.quiet)

@@ -218,10 +218,10 @@ def build_demo_classifier(
     Example:
         >>> path = build_demo_classifier("sms-spam", cache_dir=tmp_path)  # doctest: +SKIP
     """
-    from synapse_lens.models.loading import _resolve_device
+    from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.zoo_train import finetune, predict, run_versions
 
-    _resolve_device(device)
+    resolve_device(device)
     cfg = _config(task, config)
     start, start_cpu = time.perf_counter(), time.process_time()
     splits = demo_splits(task, cfg)
@@ -290,9 +290,9 @@ def load_demo_classifier(
         >>> read_manifest("trec-6")["held_out_accuracy"]  # doctest: +SKIP
     """
     from synapse_lens.models import load_classifier
-    from synapse_lens.models.loading import _resolve_device
+    from synapse_lens.models.checkpoints import resolve_device
 
-    _resolve_device(device)
+    resolve_device(device)
     cfg = _config(task, config)
     splits = demo_splits(task, cfg)
     target = zoo_dir(task, cache_dir, config=cfg)
