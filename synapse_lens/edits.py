@@ -33,6 +33,11 @@ from torch import Tensor, nn
 
 from synapse_lens.interventions import HookFn, check_units
 from synapse_lens.models import classifier_info
+from synapse_lens.models.params import (
+    classifier_parameters,
+    named_parameters,
+    unit_output_parameters,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class WeightSlice:
 
 def _parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """Parameters under their HF names (the bridge's ``._original_component`` levels removed)."""
-    return {name.replace("._original_component", ""): p for name, p in model.named_parameters()}
+    return named_parameters(model)
 
 
 def class_id(model: Any, target: int | str) -> int:
@@ -101,20 +106,8 @@ def unit_output_weights(model: Any, hook_name: str, units: Any) -> tuple[WeightS
     Example:
         >>> slices = unit_output_weights(model, names.mlp_post(2), ranking.top(8))  # doctest: +SKIP
     """
-    info = classifier_info(model)
     idx = tuple(int(u) for u in check_units(model, hook_name, units))
-    site = info.names.parse(hook_name)
-    base = f"{info.family}.encoder.layer.{site.layer}"
-    if site.site == "mlp_post":
-        slices = [WeightSlice(f"{base}.output.dense.weight", 1, idx)]
-    elif site.site == "resid_post":
-        slices = [WeightSlice(f"{base}.output.LayerNorm.{p}", 0, idx) for p in ("weight", "bias")]
-    elif site.site == "embed":
-        slices = [WeightSlice(f"{info.family}.embeddings.LayerNorm.{p}", 0, idx)
-                  for p in ("weight", "bias")]
-    else:
-        raise ValueError(f"{hook_name!r} has no unit output weights; use class_row() for the "
-                         "classifier, or an embed / resid_post / mlp_post hook")
+    slices = [WeightSlice(name, dim, idx) for name, dim in unit_output_parameters(model, hook_name)]
     _resolve(model, slices)
     return tuple(slices)
 
@@ -130,10 +123,7 @@ def class_row(model: Any, target: int | str) -> tuple[WeightSlice, ...]:
         ...     logits = predict_logits(model, texts)
     """
     c = class_id(model, target)
-    params = _parameters(model)
-    head = "classifier.out_proj" if "classifier.out_proj.weight" in params else "classifier"
-    slices = [WeightSlice(f"{head}.{p}", 0, (c,)) for p in ("weight", "bias")
-              if f"{head}.{p}" in params]
+    slices = [WeightSlice(name, dim, (c,)) for name, dim in classifier_parameters(model)]
     _resolve(model, slices)
     return tuple(slices)
 
