@@ -59,6 +59,12 @@ def _perturb(model: Any, slices: Sequence[WeightSlice], eps: float, seed: int) -
     return lambda: perturbed_weights(model, slices, eps, seed=seed)
 
 
+def _params(slices: Sequence[WeightSlice]) -> tuple[str, ...]:
+    """The parameters an edit of ``slices`` changes (lets the engine re-run only the layers
+    from the first one holding them)."""
+    return tuple(dict.fromkeys(s.param for s in slices))
+
+
 def weight_redirection(
     model: Any,
     data: TextDataset,
@@ -120,7 +126,7 @@ def weight_redirection(
                     conditions.append(Condition(
                         {"edit": edit, "hook_name": r.hook_name, "layer": r.layer,
                          "target": r.target, "k": k, "eps": eps, "seed": s},
-                        edit=_perturb(model, slices, eps, s),
+                        edit=_perturb(model, slices, eps, s), touches=_params(slices),
                         key=CLEAN_KEY if eps == 0 or k == 0 else (slices, eps, s)))
     for c in class_ids:
         slices = class_row(model, c)
@@ -129,7 +135,7 @@ def weight_redirection(
                 conditions.append(Condition(
                     {"edit": "class_row", "hook_name": info.names.logits, "layer": info.n_layers,
                      "target": info.id2label[c], "k": None, "eps": eps, "seed": s},
-                    edit=_perturb(model, slices, eps, s),
+                    edit=_perturb(model, slices, eps, s), touches=_params(slices),
                     key=CLEAN_KEY if eps == 0 else (slices, eps, s)))
     df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,
                         batch_size=batch_size, max_length=max_length, progress=progress,

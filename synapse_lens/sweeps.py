@@ -87,6 +87,35 @@ def _stats_for(model: Any, data: TextDataset, names: list[str], stats: ClsActiva
     return stats
 
 
+def _ablation_conditions(
+    model: Any, data: TextDataset, rankings: Sequence[Ranking], ks: Sequence[int], *,
+    orders: Sequence[Order], n_seeds: int, seed: int, spec: Intervention | None,
+    stats: ClsActivations | None, batch_size: int, max_length: int,
+) -> list[Condition]:
+    """The conditions of :func:`ablation_curve` (also used by the benchmarks)."""
+    items = _check_rankings(model, rankings)
+    k_values = _check_ks(ks, items)
+    _check_seeds(n_seeds)
+    spec = Intervention() if spec is None else spec
+    if spec.kind == "mean":
+        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
+                           max_length)
+    conditions = []
+    for r in items:
+        for order in orders:
+            seeds = [seed + i for i in range(n_seeds)] if order == "random" else [None]
+            for k in k_values:
+                for s in seeds:
+                    units = select_units(r, k, order, 0 if s is None else s)
+                    conditions.append(Condition(
+                        {"hook_name": r.hook_name, "layer": r.layer, "ranking": r.target,
+                         "method": r.method, "order": order, "k": k, "seed": s},
+                        hooks=_unit_hooks(model, r.hook_name, units, spec, stats),
+                        key=CLEAN_KEY if k == 0 else (r.hook_name, tuple(units.tolist()), spec),
+                    ))
+    return conditions
+
+
 def ablation_curve(
     model: Any,
     data: TextDataset,
@@ -136,26 +165,9 @@ def ablation_curve(
     Example:
         >>> df = ablation_curve(model, ds, rankings, [1, 10, 50], n_seeds=5)  # doctest: +SKIP
     """
-    items = _check_rankings(model, rankings)
-    k_values = _check_ks(ks, items)
-    _check_seeds(n_seeds)
-    spec = Intervention() if spec is None else spec
-    if spec.kind == "mean":
-        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
-                           max_length)
-    conditions = []
-    for r in items:
-        for order in orders:
-            seeds = [seed + i for i in range(n_seeds)] if order == "random" else [None]
-            for k in k_values:
-                for s in seeds:
-                    units = select_units(r, k, order, 0 if s is None else s)
-                    conditions.append(Condition(
-                        {"hook_name": r.hook_name, "layer": r.layer, "ranking": r.target,
-                         "method": r.method, "order": order, "k": k, "seed": s},
-                        hooks=_unit_hooks(model, r.hook_name, units, spec, stats),
-                        key=CLEAN_KEY if k == 0 else (r.hook_name, tuple(units.tolist()), spec),
-                    ))
+    conditions = _ablation_conditions(model, data, rankings, ks, orders=orders, n_seeds=n_seeds,
+                                      seed=seed, spec=spec, stats=stats, batch_size=batch_size,
+                                      max_length=max_length)
     df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,
                         batch_size=batch_size, max_length=max_length, progress=progress,
                         desc="ablation curve")
