@@ -26,7 +26,6 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.data import tokenize
 from synapse_lens.fastpath import plain_model
 from synapse_lens.models import classifier_info
 
@@ -197,16 +196,32 @@ def _check_batching(batch_size: int, texts: Sequence[str]) -> list[str]:
 
 
 def _batches(model: Any, texts: Sequence[str], batch_size: int, max_length: int) -> tuple[
-        np.ndarray, list[list[str]]]:
-    """Texts grouped into batches of similar length (less padding): the stable length order
-    and the batches' texts in that order. Every forward pass of a dataset uses these batches,
-    so full, plain and resumed runs see the same padded tensors."""
+        np.ndarray, list[dict[str, Tensor]]]:
+    """The texts tokenised once and grouped into batches of similar length (less padding): the
+    stable length order and each batch's ``{"input_ids", "attention_mask"}`` (right padding,
+    on the model's device; what :func:`synapse_lens.data.tokenize` gives for the batch). Every
+    forward pass of a dataset uses these batches, so full, plain and resumed runs see the same
+    padded tensors."""
     texts = _check_batching(batch_size, texts)
-    lengths = [len(ids) for ids in model.tokenizer(
-        texts, truncation=True, max_length=max_length)["input_ids"]]
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return order, [[texts[i] for i in order[s:s + batch_size]]
-                   for s in range(0, len(texts), batch_size)]
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
+    info = classifier_info(model)
+    ids = model.tokenizer(texts, truncation=True, max_length=min(max_length, info.max_length),
+                          add_special_tokens=True)["input_ids"]
+    order = np.argsort(np.asarray([len(x) for x in ids]), kind="stable")
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        rows = [ids[i] for i in order[start:start + batch_size]]
+        width = max(len(r) for r in rows)
+        padded = np.full((len(rows), width), info.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            padded[i, :len(r)] = r
+            mask[i, :len(r)] = 1
+        out.append({"input_ids": torch.from_numpy(padded).to(device),
+                    "attention_mask": torch.from_numpy(mask).to(device)})
+    return order, out
 
 
 def _run(
@@ -244,8 +259,7 @@ def _run(
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
         forward = (plain.logits if plain is not None and plain.usable() else
                    lambda ids, mask: model(ids, attention_mask=mask))
-        for batch in tqdm(batches, desc=desc, disable=not progress):
-            enc = tokenize(model, batch, max_length=max_length)
+        for enc in tqdm(batches, desc=desc, disable=not progress):
             logits = forward(enc["input_ids"], enc["attention_mask"])
             outputs.append(logits.detach().to("cpu", torch.float32).clone())
     inverse = torch.as_tensor(np.argsort(order, kind="stable"))

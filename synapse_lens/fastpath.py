@@ -40,9 +40,12 @@ from synapse_lens.models import EncoderWithHead, classifier_info
 
 logger = logging.getLogger(__name__)
 
-# Raw torch hooks that TransformerLens (and our loader) put on bridge modules themselves; they
-# only forward to hook points, which are checked on their own.
-_KNOWN_MODULE_HOOKS = ("_maybe_wire_capture_hooks.<locals>.", "_derive_attention_mask.<locals>.")
+# Raw torch hooks that TransformerLens, transformers and our loader put on modules themselves:
+# they forward to hook points (checked on their own), derive the attention mask, or record
+# outputs only while HF collects ``output_hidden_states`` (never in our runs).
+_KNOWN_MODULE_HOOKS = ("_maybe_wire_capture_hooks.<locals>.", "_derive_attention_mask.<locals>.",
+                       "install_output_capuring_hook.<locals>.",
+                       "install_output_capturing_hook.<locals>.")
 _KNOWN_HOOK_FNS = ("_wire_symbolic_hooks.<locals>.",)  # TL's permanent mirror hooks
 _INPUT_KWARGS = ("input", "hidden_states", "input_ids", "query_input", "x", "inputs_embeds")
 

@@ -31,7 +31,6 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from synapse_lens.activations import _batches
-from synapse_lens.data import tokenize
 from synapse_lens.fastpath import PlainModel
 from synapse_lens.models import classifier_info
 from synapse_lens.resume import BatchState, capture, named_parameters, resume
@@ -118,8 +117,7 @@ def run_resumed(
     results: list[Tensor | None] = [None] * len(jobs)
     if not jobs or pm.attached() or not pm.usable():
         return results
-    order, batches = _batches(model, texts, batch_size, max_length)
-    encodings = [tokenize(model, batch, max_length=max_length) for batch in batches]
+    order, encodings = _batches(model, texts, batch_size, max_length)
     rows = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     points = sorted({job.point for job in jobs})
     d_model = classifier_info(model).d_model

@@ -184,6 +184,24 @@ def test_sweeps_fast_equal_reference(case: dict) -> None:
         assert np.abs(a.value.to_numpy() - b.value.to_numpy()).max() <= TOL
 
 
+def test_batches_are_tokenize_in_length_order(case: dict) -> None:
+    """One tokenisation, padded per batch, gives exactly what tokenize() gives the batch."""
+    from synapse_lens.activations import _batches
+    from synapse_lens.data import tokenize
+
+    model, texts = case["model"], case["data"].texts
+    order, encodings = _batches(model, texts, 4, ML)
+    assert sorted(order.tolist()) == list(range(len(texts)))
+    assert len(encodings) == -(-len(texts) // 4)
+    for start, enc in zip(range(0, len(texts), 4), encodings):
+        ref = tokenize(model, [texts[i] for i in order[start:start + 4]], max_length=ML)
+        assert torch.equal(enc["input_ids"], ref["input_ids"])
+        assert torch.equal(enc["attention_mask"], ref["attention_mask"])
+        assert enc["attention_mask"].dtype == ref["attention_mask"].dtype == torch.long
+    with pytest.raises(ValueError, match="max_length"):
+        _batches(model, texts, 4, 1)
+
+
 @needs_tl4
 def test_resume_and_edit_points(case: dict) -> None:
     model, info = case["model"], case["info"]
@@ -312,6 +330,10 @@ def test_fallbacks_give_full_runs(case: dict) -> None:
         handle.remove()
     pm = plain_model(model)
     assert pm is not None and pm.usable()
+    # TransformerLens's own caching leaves transformers' (inactive) output recorders behind
+    with torch.inference_mode():
+        model.run_with_cache(list(data.texts[:2]), names_filter=info.names.layer_outputs())
+    assert pm.usable()
 
 
 @needs_tl4

@@ -1,0 +1,162 @@
+"""A default ablation sweep: synapse_lens's engine vs the naive approach vs the FLOP-minimal cost.
+
+The sweep is ``ablation_curve``'s (zero-ablation of top / random / bottom-k [CLS] units of every
+layer output of MiniLM-L6). Contenders, on the same texts and batches, interleaved:
+
+* ``fast``     — ``run_conditions`` as the library runs it: each condition resumes from the
+  clean residual cached at its layer, only the later layers and the head re-run;
+* ``naive``    — a full forward through the TransformerLens bridge per condition
+  (``run_with_hooks`` semantics; ``run_conditions(fast=False)``);
+* ``plain``    — a full forward per condition, on the plain HF copy (no bridge overhead, no
+  resuming): separates the two sources of the speed-up;
+* ``flop_min`` — the FLOP-minimal execution, written directly against a separately loaded plain
+  HF ``BertModel``: one clean forward to cache every layer's output, then per condition the
+  ablation as a tensor edit and only the layers after it plus the head — the same arithmetic as
+  ``fast`` with no framework at all (no hooks, no bookkeeping, no metric scoring).
+
+Usage: ``python benchmarks/bench_sweep.py [--n 128] [--ks 1 16] [--n-seeds 2] [--reps 3]``
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import common
+import numpy as np
+import torch
+
+
+def _setup(args: Any) -> dict[str, Any]:
+    from synapse_lens import classifier_info
+    from synapse_lens.data import TextDataset
+    from synapse_lens.experiments import clean_run
+    from synapse_lens.rankings import Ranking
+    from synapse_lens.sweeps import _ablation_conditions
+
+    texts, labels, names = common.sms(args.n)
+    model = common.load_minilm(args, names)
+    info = classifier_info(model)
+    data = TextDataset(tuple(texts), np.asarray(labels), names)
+    rng = np.random.default_rng(args.seed)
+    layers = range(info.n_layers) if args.layers is None else args.layers
+    rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
+                for layer in layers]
+    kw = dict(batch_size=args.batch_size, max_length=args.max_length)
+
+    def conditions() -> list[Any]:
+        return _ablation_conditions(model, data, rankings, args.ks, orders=("top", "random",
+                                    "bottom"), n_seeds=args.n_seeds, seed=args.seed, spec=None,
+                                    stats=None, **kw)
+
+    return {"model": model, "info": info, "data": data, "rankings": rankings, "kw": kw,
+            "conditions": conditions, "clean": clean_run(model, data, **kw)}
+
+
+def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
+    """The minimal arithmetic of the sweep on a plain HF BertModel (see the module docstring);
+    returns a callable giving every condition's logits."""
+    import transformers
+    from transformers.masking_utils import create_bidirectional_mask
+
+    from synapse_lens.models import minilm_path
+    from synapse_lens.selection import select_units
+
+    hf = transformers.AutoModel.from_pretrained(minilm_path(), attn_implementation="eager")
+    hf = hf.eval().to(args.device)
+    head = common.minilm_head(args.seed, len(s["data"].label_names)).to(args.device)
+    tok = s["model"].tokenizer
+    texts = s["data"].texts
+    lengths = [len(x) for x in tok(list(texts), truncation=True,
+                                   max_length=args.max_length)["input_ids"]]
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    by_hook = {r.hook_name: r for r in s["rankings"]}
+    plan = []
+    for cond in s["conditions"]():
+        c = cond.coords
+        units = select_units(by_hook[c["hook_name"]], c["k"], c["order"],
+                             0 if c["seed"] is None else c["seed"])
+        plan.append((c["layer"], torch.as_tensor(units, device=args.device)))
+    n_layers = len(hf.encoder.layer)
+
+    def go() -> list[torch.Tensor]:
+        out = [torch.empty(len(texts), head.out_features) for _ in plan]
+        with torch.inference_mode():
+            for start in range(0, len(texts), args.batch_size):
+                rows = torch.as_tensor(order[start:start + args.batch_size])
+                enc = tok([texts[i] for i in rows], padding=True, truncation=True,
+                          max_length=args.max_length, return_tensors="pt").to(args.device)
+                states = hf(**enc, output_hidden_states=True).hidden_states
+                mask = create_bidirectional_mask(config=hf.config, inputs_embeds=states[0],
+                                                 attention_mask=enc["attention_mask"])
+                for i, (layer, units) in enumerate(plan):
+                    h = states[layer + 1].clone()
+                    h[:, 0, units] = 0.0
+                    for j in range(layer + 1, n_layers):
+                        h = hf.encoder.layer[j](h, mask)
+                    out[i][rows] = head(h[:, 0]).cpu()
+        return out
+
+    return go
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any] | None:
+    p = common.parser(__doc__.splitlines()[0], n=64, reps=2)
+    p.add_argument("--ks", type=int, nargs="+", default=[16])
+    p.add_argument("--n-seeds", type=int, default=2)
+    p.add_argument("--layers", type=int, nargs="+", default=None)
+    args = p.parse_args(argv)
+    if not common.configure(args):
+        return None
+    from synapse_lens.activations import _run
+    from synapse_lens.experiments import run_conditions
+    from synapse_lens.metrics import score
+
+    s = _setup(args)
+    model, data, kw, clean = s["model"], s["data"], s["kw"], s["clean"]
+    n_conditions = len(s["conditions"]())
+    tables: dict[str, Any] = {}
+
+    def engine(fast: bool) -> Any:
+        def go() -> None:
+            tables[fast] = run_conditions(model, data, s["conditions"](), clean=clean,
+                                          progress=False, fast=fast, **kw)
+        return go
+
+    def plain() -> None:
+        for cond in s["conditions"]():
+            _, logits = _run(model, data.texts, [], fwd_hooks=list(cond.hooks()),
+                             progress=False, desc="", **kw)
+            score(logits, clean)
+
+    minimal = flop_minimal(args, s)
+    fns = {"fast": engine(True), "naive": engine(False), "plain": plain, "flop_min": minimal}
+    engine(True)()  # warm-up, small
+    times = common.interleave(fns, args.reps, args.device, warmup=False)
+    med = {k: common.median(v) for k, v in times.items()}
+    # correctness: the engine's two paths agree; FLOP-minimal logits equal the resumed ones
+    diff = float(np.abs(tables[True].value.to_numpy() - tables[False].value.to_numpy()).max())
+    from synapse_lens.activations import predict_logits
+
+    reference = minimal()
+    conds = s["conditions"]()
+    ldiff = max(float((predict_logits(model, data.texts, fwd_hooks=list(conds[i].hooks()),
+                                      **kw) - reference[i]).abs().max())
+                for i in range(0, len(conds), max(1, len(conds) // 6)))
+    rows = [(name, med[name], med[name] / med["fast"], min(t), max(t))
+            for name, t in times.items()]
+    print(f"\n## Ablation sweep: {n_conditions} conditions over {len(s['rankings'])} layers, "
+          f"{args.n} SMS texts, MiniLM-L6, batch {args.batch_size}, {args.reps} rounds")
+    print(common.environment(args))
+    print(common.markdown(["contender", "median s", "÷ fast", "min s", "max s"], rows))
+    ratios = (med["naive"] / med["fast"], med["fast"] / med["flop_min"],
+              med["plain"] / med["fast"])
+    print("naive / fast = {:.2f}x;  fast / flop_min = {:.2f}x;  plain / fast = {:.2f}x".format(
+        *ratios))
+    print(f"max |fast - naive| over table values = {diff:.2e}; max |flop_min - engine| logits "
+          f"(sampled conditions) = {ldiff:.2e}")
+    return {"times": times, "n_conditions": n_conditions, "diff": diff, "ldiff": ldiff}
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
