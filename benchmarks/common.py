@@ -3,6 +3,10 @@
 Every benchmark times its contenders in one process, on the same inputs, in interleaved rounds
 (A B C, B C A, C A B, ...), and reports medians and ratios: the machines these run on are shared
 and noisy, so only ratios taken side by side mean something.
+
+``OMP_WAIT_POLICY=PASSIVE`` is set (unless already set) before torch starts: with the default
+spinning policy a 2-thread torch process sharing 2 cores with another busy process runs about 5x
+slower (see ``bench_threads.py``), which would drown every other effect in noise.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool
 
 import torch
 from torch import nn
@@ -53,7 +59,7 @@ def environment(args: argparse.Namespace) -> str:
     device = (torch.cuda.get_device_name(0) if args.device == "cuda" else
               f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)")
     return (f"{platform.machine()} {device}; load average {load}; torch {torch.__version__}; "
-            f"python {sys.version.split()[0]}")
+            f"python {sys.version.split()[0]}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
 
 
 def sms(n: int) -> tuple[tuple[str, ...], Any, tuple[str, ...]]:

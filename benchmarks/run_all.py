@@ -16,10 +16,11 @@ import bench_extraction
 import bench_memory
 import bench_scaling
 import bench_sweep
+import bench_threads
 import common
 
 BENCHMARKS = {"extraction": bench_extraction, "sweep": bench_sweep, "memory": bench_memory,
-              "scaling": bench_scaling}
+              "scaling": bench_scaling, "threads": bench_threads}
 
 
 def main(argv: list[str] | None = None) -> int:
