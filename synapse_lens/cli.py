@@ -43,6 +43,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("analysis options")
     g.add_argument("--layers", type=_int_list, default=None,
                    help="comma-separated encoder layers to analyse (default: all)")
+    g.add_argument("--stress-layers", type=_int_list, default=None,
+                   help="layers whose rankings drive the ablation curves (default: every other "
+                        "analysed layer, ending with the last)")
     g.add_argument("--k", dest="ks", type=_int_list, default=d.ks,
                    help=f"unit-set sizes for ablation curves (default: {','.join(map(str, d.ks))})")
     g.add_argument("--seeds", dest="n_seeds", type=int, default=d.n_seeds,
@@ -61,7 +64,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> Any:
     from synapse_lens.pipeline import RunConfig
 
-    return RunConfig(layers=args.layers, ks=args.ks, n_seeds=args.n_seeds, class_k=args.class_k,
+    return RunConfig(layers=args.layers, stress_layers=args.stress_layers, ks=args.ks,
+                     n_seeds=args.n_seeds, class_k=args.class_k,
                      max_examples=args.max_examples, batch_size=args.batch_size,
                      max_length=args.max_length, device=args.device, seed=args.seed)
 

@@ -48,7 +48,11 @@ class RunConfig:
     """Settings of one SYNAPSE run (JSON round-trip; unknown keys are ignored on load).
 
     Attributes:
-        layers: encoder layers to analyse (``None``: all); the embeddings output is always probed.
+        layers: encoder layers to probe and rank (``None``: all); the embeddings output is
+            always probed.
+        stress_layers: layers whose rankings drive the ablation curves (``None``: every other
+            analysed layer, ending with the last one; sweeps cost one forward pass per
+            condition, so this keeps the default run within minutes on 2 CPU cores).
         ks: unit-set sizes for ablation curves, stability and agreement.
         n_seeds: random-k draws per ablation condition (for intervals; ≥ 5 recommended); also
             the weight-perturbation draws.
@@ -67,7 +71,8 @@ class RunConfig:
     """
 
     layers: tuple[int, ...] | None = None
-    ks: tuple[int, ...] = (1, 4, 16, 64)
+    stress_layers: tuple[int, ...] | None = None
+    ks: tuple[int, ...] = (8, 64, 384)
     n_seeds: int = 5
     class_k: int = 16
     sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -75,7 +80,7 @@ class RunConfig:
     eps_values: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
     biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
     n_boot: int = 5
-    max_examples: int | None = 600
+    max_examples: int | None = 300
     test_size: float = 0.5
     batch_size: int = 32
     max_length: int = 64
@@ -129,7 +134,7 @@ def _subsample(data: TextDataset, cap: int | None, seed: int) -> TextDataset:
     if rare:
         raise ValueError(f"max_examples={cap} leaves too few examples of {rare} (each class needs "
                          "at least 2 for the probe and evaluation splits); raise max_examples")
-    return kept
+    return dataclasses.replace(kept, name=data.name)
 
 
 def _write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> None:
@@ -211,8 +216,12 @@ def run_synapse(
 
     eval_data = data.subset(probes.test_idx)
     last = info.names.resid_post(max(layers))
+    stress_layers = (sorted(layers)[::-1][::2] if config.stress_layers is None
+                     else config.stress_layers)
+    stress_hooks = {info.names.resid_post(layer) for layer in stress_layers}
     stress_rankings = [r for r in probe_rankings
-                       if (r.target == GLOBAL and r.layer >= 0) or r.hook_name == last]
+                       if (r.target == GLOBAL and r.hook_name in stress_hooks)
+                       or r.hook_name == last]
     stress = run_stress_tests(model, eval_data, stress_rankings,
                               config.stress_config(info.d_model),
                               stats=acts.subset(probes.test_idx), progress=progress)
