@@ -140,9 +140,9 @@ class PlainModel:
     def usable(self) -> bool:
         """True when every hook attached to the bridge right now is one this copy fires and
         the model is in eval mode (call it inside ``model.hooks(...)``)."""
-        if self.model.training:
-            return False
         for module in self.model.modules():
+            if module.training:
+                return False
             raw = [*module._forward_hooks.values(), *module._forward_pre_hooks.values(),
                    *module._backward_hooks.values(), *module._backward_pre_hooks.values()]
             if not hasattr(module, "fwd_hooks"):  # a bridge module: only TL's own raw hooks
