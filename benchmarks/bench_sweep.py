@@ -101,7 +101,7 @@ def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    p = common.parser(__doc__.splitlines()[0], n=64, reps=2)
+    p = common.parser(__doc__.splitlines()[0], n=64, reps=3)
     p.add_argument("--ks", type=int, nargs="+", default=[16])
     p.add_argument("--n-seeds", type=int, default=2)
     p.add_argument("--layers", type=int, nargs="+", default=None)
