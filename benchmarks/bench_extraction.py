@@ -23,7 +23,7 @@ import torch
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    args = common.parser(__doc__.splitlines()[0], n=256).parse_args(argv)
+    args = common.parser(__doc__.splitlines()[0], n=256, reps=5).parse_args(argv)
     if not common.configure(args):
         return None
     import transformers

@@ -210,6 +210,7 @@ def plain_model(model: Any) -> PlainModel | None:
     info = classifier_info(model)
     if info.backend != "tl4-bridge":
         return None
+    from transformer_lens.model_bridge.generalized_components import BlockBridge, LinearBridge
     from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
     root = model.original_model
@@ -247,7 +248,7 @@ def plain_model(model: Any) -> PlainModel | None:
         comp, side = owner[id(hook_point)]
         target: nn.Module = memo[id(comp)]
         if side == "in":
-            args_first = type(comp).__name__ in ("BlockBridge", "LinearBridge")
+            args_first = isinstance(comp, (BlockBridge, LinearBridge))  # as their forward()
             target.register_forward_pre_hook(_fire_in(hook_point, args_first), with_kwargs=True)
         else:
             target.register_forward_hook(_fire_out(hook_point))

@@ -64,7 +64,19 @@ class BatchState:
 
 
 def depths(pm: PlainModel) -> dict[int, int]:
-    """``id(hook point) -> resume point`` of every hook point the plain copy fires."""
+    """The resume point of every hook point the plain copy fires.
+
+    Args:
+        pm: the plain copy of the model.
+
+    Returns:
+        ``id(hook point) -> resume point``: ``l`` for layer ``l``'s input and MLP units,
+        ``l + 1`` for its output, ``n_layers`` for the pooled vector and the logits.
+
+    Example:
+        >>> depths(pm)[id(model.hook_dict[names.resid_post(2)])]  # doctest: +SKIP
+        3
+    """
     model = pm.model
     info = classifier_info(model)
     n = info.n_layers
@@ -110,13 +122,32 @@ def resume_point(pm: PlainModel, hooks: Sequence[tuple[Any, Any]],
 
 def named_parameters(model: Any) -> dict[str, torch.nn.Parameter]:
     """Parameters under their Hugging Face names (bridge levels removed), as
-    :class:`~synapse_lens.edits.WeightSlice` spells them."""
+    :class:`~synapse_lens.edits.WeightSlice` spells them.
+
+    Example:
+        >>> named_parameters(model)["bert.encoder.layer.0.output.dense.weight"].shape
+        ...     # doctest: +SKIP
+        torch.Size([384, 1536])
+    """
     return {n.replace("._original_component", ""): p for n, p in model.named_parameters()}
 
 
 def edit_point(pm: PlainModel, params: Collection[str]) -> int | None:
-    """The first layer holding one of ``params`` (``n_layers`` for head parameters), or ``None``
-    when one is unknown or sits before layer 0 (embeddings)."""
+    """Where a weight edit of ``params`` lets a run resume.
+
+    Args:
+        pm: the plain copy of the model.
+        params: Hugging Face parameter names (:func:`named_parameters`), e.g. the ``param`` of
+            each :class:`~synapse_lens.edits.WeightSlice` an edit changes.
+
+    Returns:
+        The first layer holding one of them (``n_layers`` when all are head parameters), or
+        ``None`` when one is unknown or sits before layer 0 (embeddings).
+
+    Example:
+        >>> edit_point(pm, [s.param for s in class_row(model, "spam")])  # doctest: +SKIP
+        6
+    """
     by_name = named_parameters(pm.model)
     point = len(pm.blocks)
     for name in params:
