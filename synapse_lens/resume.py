@@ -228,8 +228,9 @@ def capture(
 def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batch n_classes"]:
     """Logits of one batch resumed at layer ``point`` (hooks attached to the model fire).
 
-    The hook point just before ``point`` (layer ``point - 1``'s output) is fired on the cached
-    tensor first, then layers ``point..n_layers-1`` and the head run.
+    The hook point just before ``point`` (layer ``point - 1``'s output) is fired on a copy of
+    the cached tensor first (hooks may edit in place), then layers ``point..n_layers-1`` and
+    the head run.
 
     Raises:
         ValueError: ``point`` was not captured.
@@ -240,7 +241,7 @@ def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batc
     """
     if point not in state.hidden:
         raise ValueError(f"resume point {point} was not captured (have {sorted(state.hidden)})")
-    hidden = state.hidden[point]
+    hidden = state.hidden[point].clone()  # a hook editing in place must not touch the cache
     if point > 0:
         hidden = pm.model.blocks[point - 1].hook_out(hidden)
     for layer in range(point, len(pm.blocks)):

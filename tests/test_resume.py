@@ -163,6 +163,28 @@ def test_resumed_logits_match_full_runs(case: dict) -> None:
 
 
 @needs_tl4
+def test_in_place_hooks_do_not_leak_into_the_cache(case: dict) -> None:
+    """TransformerLens hooks may edit the activation in place and return None."""
+    model, info, data = case["model"], case["info"], case["data"]
+
+    def zero_in_place(act: torch.Tensor, hook: Any) -> None:
+        act[:, 0, :4] = 0.0
+
+    def conds() -> list[Condition]:
+        return [Condition({"site": name}, lambda name=name: [(name, zero_in_place)])
+                for name in (info.names.embed, info.names.resid_post(0),
+                             info.names.resid_post(info.n_layers - 1))] + [
+            Condition({"site": "none"})]
+
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    fast = run_conditions(model, data, conds(), **kw)
+    slow = run_conditions(model, data, conds(), fast=False, **kw)
+    assert np.abs(fast.value.to_numpy() - slow.value.to_numpy()).max() <= TOL
+    none = fast[fast.site == "none"]
+    assert (none.value == none.clean_value).all()
+
+
+@needs_tl4
 def test_sweeps_fast_equal_reference(case: dict) -> None:
     model, info, data = case["model"], case["info"], case["data"]
     rng = np.random.default_rng(1)
