@@ -13,6 +13,8 @@ keeps freed per-batch buffers of varying shapes in the heap (RSS then grows with
 distinct batch shapes: fragmentation, not live data), and with ``MALLOC_MMAP_THRESHOLD_=65536``,
 which returns large freed buffers to the OS so the peak shows live memory.
 
+With ``--device cuda`` the peak is the CUDA allocator's (``torch.cuda.max_memory_allocated``).
+
 Usage: ``python benchmarks/bench_memory.py [--sizes 250 500 1000 2000]``
 """
 
@@ -39,6 +41,8 @@ def child(args: Any) -> None:
     """Measure one size; print a JSON line."""
     import gc
 
+    import torch
+
     from synapse_lens import classifier_info
     from synapse_lens.activations import cache_cls
 
@@ -47,15 +51,19 @@ def child(args: Any) -> None:
     names = classifier_info(model).names.layer_outputs()
     cache_cls(model, texts[:8], names=names, progress=False)  # warm the allocator and caches
     gc.collect()
-    before = _status("VmRSS")
+    cuda = args.device == "cuda"  # GPU: the allocator's own peak counter
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated() if cuda else _status("VmRSS")
     reset = True
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
-        reset = False
+        reset = cuda
     acts = cache_cls(model, texts, names=names, batch_size=args.batch_size,
                      max_length=args.max_length, progress=False)
-    peak = _status("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if cuda else _status("VmHWM")
     kept = sum(t.numel() * t.element_size() for t in acts.acts.values())
     longest = max(len(x) for x in model.tokenizer(list(texts), truncation=True,
                                                    max_length=args.max_length)["input_ids"])

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     args = p.parse_args(argv)
-    common.configure(args)
+    if not common.configure(args):
+        return 0
     start = time.perf_counter()
     for name in args.only:
         BENCHMARKS[name].run(["--device", args.device, "--threads", str(args.threads)])
