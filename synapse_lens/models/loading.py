@@ -46,8 +46,6 @@ __all__ = [
     "weights_fingerprint",
 ]
 
-_resolve_device = resolve_device  # kept importable under its former name
-
 
 def installed_backend() -> Backend:
     """The TransformerLens backend of this environment: ``"tl4-bridge"`` for
