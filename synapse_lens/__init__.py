@@ -3,8 +3,9 @@ as a TransformerLens plugin.
 
 The pipeline stages are modules: ``models`` (load) → ``activations`` (cache [CLS]) → ``probes``
 / ``rankings`` / ``stability`` / ``redundancy`` (understand) → ``interventions`` / ``edits`` /
-``sweeps`` / ``redirection`` (stress-test) → ``plots`` / ``report`` / ``pipeline`` / ``cli``
-(show). The names below are re-exported lazily: importing ``synapse_lens`` loads nothing heavy.
+``sweeps`` / ``classwise`` / ``redirection`` (stress-test) → ``plots`` / ``report`` /
+``pipeline`` / ``cli`` (show). The names below are re-exported lazily: importing
+``synapse_lens`` loads nothing heavy.
 
 Example:
     >>> import synapse_lens as sl  # doctest: +SKIP
@@ -42,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "patch_from": "synapse_lens.interventions",
     "ranking_hooks": "synapse_lens.selection",
     "ablation_curve": "synapse_lens.sweeps",
-    "class_matrix": "synapse_lens.sweeps",
+    "class_matrix": "synapse_lens.classwise",
     "noise_curve": "synapse_lens.sweeps",
     "redirection": "synapse_lens.redirection",
     "summarize": "synapse_lens.experiments",

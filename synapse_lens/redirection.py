@@ -39,8 +39,7 @@ from synapse_lens.experiments import CLEAN_KEY, Condition, clean_run, run_condit
 from synapse_lens.metrics import CleanRun, Metric, score
 from synapse_lens.models import classifier_info
 from synapse_lens.rankings import Ranking
-from synapse_lens.selection import select_units
-from synapse_lens.sweeps import _check_rankings, _check_seeds
+from synapse_lens.selection import check_rankings, check_seeds, select_units
 
 FLIP = "__flip__"
 REDIRECT_METRICS = ("flip_rate", "accuracy", "pred_share")
@@ -111,9 +110,9 @@ def weight_redirection(
     Example:
         >>> weight_redirection(model, ds, rankings, 10, [0.0, 0.1, 0.5])  # doctest: +SKIP
     """
-    items = _check_rankings(model, rankings) if rankings else []
+    items = check_rankings(model, rankings) if rankings else []
     eps_list = _check_sizes("eps_values", eps_values)
-    _check_seeds(n_seeds)
+    check_seeds(n_seeds)
     info = classifier_info(model)
     class_ids = [class_id(model, c) for c in (info.id2label if classes is None else classes)]
     conditions = []

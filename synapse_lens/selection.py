@@ -36,7 +36,7 @@ from synapse_lens.interventions import (
     zero_ablate,
 )
 from synapse_lens.models import classifier_info
-from synapse_lens.rankings import Ranking
+from synapse_lens.rankings import GLOBAL, Ranking
 
 Kind = Literal["zero", "mean", "scale", "noise", "set"]
 
@@ -188,3 +188,33 @@ def ranking_hooks(
         units = select_units(ranking, k, order, seed)
         hooks.append((ranking.hook_name, make_hook(model, ranking.hook_name, units, spec, stats)))
     return hooks
+
+
+def check_seeds(n_seeds: int) -> None:
+    """Raise ``ValueError`` unless ``n_seeds`` is a positive int."""
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive int, got {n_seeds!r}")
+
+
+def check_rankings(model: Any, rankings: Ranking | Sequence[Ranking]) -> list[Ranking]:
+    """``rankings`` as a non-empty list, each checked against ``model``: its hook's width, and
+    its target a class of the model (or global).
+
+    Raises:
+        ValueError: no rankings, a width or class that does not match the model.
+        TypeError: an item that is not a :class:`~synapse_lens.rankings.Ranking`.
+    """
+    items: list[Ranking] = [rankings] if isinstance(rankings, Ranking) else list(rankings)
+    if not items:
+        raise ValueError("no rankings given")
+    info = classifier_info(model)
+    for r in items:
+        if not isinstance(r, Ranking):
+            raise TypeError(f"expected Ranking objects, got {type(r).__name__}")
+        if info.width(r.hook_name) != r.width:
+            raise ValueError(f"ranking of {r.hook_name!r} has {r.width} scores, the model's hook "
+                             f"has width {info.width(r.hook_name)}")
+        if r.target != GLOBAL and r.target not in info.id2label:
+            raise ValueError(f"ranking target {r.target!r} is not a class of the model "
+                             f"{list(info.id2label)}")
+    return items

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from synapse_lens.classwise import topk_overlap
 from synapse_lens.experiments import CleanRun
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redirection import logit_redirection, minimal_biases
-from synapse_lens.sweeps import topk_overlap
 
 HOOKS = (("blocks.0.hook_resid_pre", -1), ("blocks.0.hook_resid_post", 0),
          ("blocks.1.hook_resid_post", 1))

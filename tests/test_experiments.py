@@ -14,6 +14,7 @@ from torch import nn
 
 from synapse_lens import classifier_info, load_classifier
 from synapse_lens.activations import cache_cls, predict_logits
+from synapse_lens.classwise import class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.data import TextDataset
 from synapse_lens.edits import logit_bias, minimal_redirect_bias
 from synapse_lens.experiments import (
@@ -33,13 +34,7 @@ from synapse_lens.redirection import (
     weight_redirection,
 )
 from synapse_lens.selection import Intervention, ranking_hooks
-from synapse_lens.sweeps import (
-    ablation_curve,
-    class_asymmetry,
-    class_matrix,
-    noise_curve,
-    topk_overlap,
-)
+from synapse_lens.sweeps import ablation_curve, noise_curve
 
 D = 128  # wide last layer: a random 2-set rarely hits the 2 planted units
 ML = 64  # the tiny models' position table

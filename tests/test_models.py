@@ -236,6 +236,8 @@ class _Evil:
         return (print, ("pwned",))
 
 
+# torch's weights-only unpickler notes that our deliberately malicious file uses protocol 4
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_pickle_weights_loaded_with_weights_only(tmp_path: Path) -> None:
     model = tiny_hf_classifier("bert")
     model.config.architectures = ["BertForSequenceClassification"]

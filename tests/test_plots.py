@@ -10,8 +10,8 @@ import pytest
 from report_tables import HOOKS, synthetic_tables
 
 from synapse_lens import plots
+from synapse_lens.classwise import class_asymmetry
 from synapse_lens.experiments import summarize
-from synapse_lens.sweeps import class_asymmetry
 
 EVIL = "<b>bold</b>"
 

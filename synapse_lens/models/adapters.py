@@ -98,6 +98,19 @@ def _ln(name: str, cfg: Any) -> NormalizationBridge:
     return NormalizationBridge(name=name, config=cfg, use_native_layernorm_autograd=True)
 
 
+def _attention(cfg: Any, q: str, k: str, v: str, o: str) -> AttentionBridge:
+    """The layer's ``attention`` module with its four projections' HF names."""
+    submodules = {"q": LinearBridge(name=q), "k": LinearBridge(name=k),
+                  "v": LinearBridge(name=v), "o": LinearBridge(name=o)}
+    return AttentionBridge(name="attention", config=cfg, submodules=submodules)
+
+
+def _mlp(cfg: Any, name: str | None, fc_in: str, fc_out: str) -> MLPBridge:
+    """The layer's MLP (``name=None``: its two linears are direct children of the layer)."""
+    submodules = {"in": LinearBridge(name=fc_in), "out": LinearBridge(name=fc_out)}
+    return MLPBridge(name=name, config=cfg, submodules=submodules)
+
+
 def _reprefix(components: dict[str, Any], old: str, new: str) -> None:
     for component in components.values():
         if component.name and component.name.startswith(old + "."):
@@ -168,24 +181,8 @@ class DistilBertClassifierAdapter(BertArchitectureAdapter):
                 submodules={
                     "ln1": _ln("sa_layer_norm", cfg),
                     "ln2": _ln("output_layer_norm", cfg),
-                    "attn": AttentionBridge(
-                        name="attention",
-                        config=cfg,
-                        submodules={
-                            "q": LinearBridge(name="q_lin"),
-                            "k": LinearBridge(name="k_lin"),
-                            "v": LinearBridge(name="v_lin"),
-                            "o": LinearBridge(name="out_lin"),
-                        },
-                    ),
-                    "mlp": MLPBridge(
-                        name="ffn",
-                        config=cfg,
-                        submodules={
-                            "in": LinearBridge(name="lin1"),
-                            "out": LinearBridge(name="lin2"),
-                        },
-                    ),
+                    "attn": _attention(cfg, "q_lin", "k_lin", "v_lin", "out_lin"),
+                    "mlp": _mlp(cfg, "ffn", "lin1", "lin2"),
                 },
             ),
         }
@@ -224,24 +221,8 @@ class AlbertClassifierAdapter(BertArchitectureAdapter):
                 submodules={
                     "ln1": _ln("attention.LayerNorm", cfg),
                     "ln2": _ln("full_layer_layer_norm", cfg),
-                    "attn": AttentionBridge(
-                        name="attention",
-                        config=cfg,
-                        submodules={
-                            "q": LinearBridge(name="query"),
-                            "k": LinearBridge(name="key"),
-                            "v": LinearBridge(name="value"),
-                            "o": LinearBridge(name="dense"),
-                        },
-                    ),
-                    "mlp": MLPBridge(
-                        name=None,
-                        config=cfg,
-                        submodules={
-                            "in": LinearBridge(name="ffn"),
-                            "out": LinearBridge(name="ffn_output"),
-                        },
-                    ),
+                    "attn": _attention(cfg, "query", "key", "value", "dense"),
+                    "mlp": _mlp(cfg, None, "ffn", "ffn_output"),
                 },
             ),
         }

@@ -35,9 +35,9 @@ TABLE_NAMES: dict[str, str] = {
     "redundancy_minimal": "redundancy.redundancy(...).minimal",
     "ablation": "sweeps.ablation_curve(...) (per seed)",
     "ablation_summary": "experiments.summarize(ablation)",
-    "class_matrix": "sweeps.class_matrix(...)",
-    "class_asymmetry": "sweeps.class_asymmetry(class_matrix)",
-    "overlap": "sweeps.topk_overlap(per-class rankings, ks)",
+    "class_matrix": "classwise.class_matrix(...)",
+    "class_asymmetry": "classwise.class_asymmetry(class_matrix)",
+    "overlap": "classwise.topk_overlap(per-class rankings, ks)",
     "noise": "sweeps.noise_curve(...) (per seed)",
     "redirection": "redirection.redirection(...).weights (per seed)",
     "redirection_logit": "redirection.redirection(...).logit_bias",
@@ -207,8 +207,8 @@ def prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     Example:
         >>> prepare(read_run("runs/sms-spam")[0])["ablation"].columns[-4:]  # doctest: +SKIP
     """
+    from synapse_lens.classwise import class_asymmetry
     from synapse_lens.experiments import summarize
-    from synapse_lens.sweeps import class_asymmetry
 
     out: dict[str, pd.DataFrame] = {}
     for name, df in tables.items():
