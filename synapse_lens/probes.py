@@ -376,9 +376,10 @@ def fit_probes(
         x = acts.numpy(name)
         layer = acts.layer(name)
         if np.all(x[train].std(axis=0) == 0):
-            logger.warning("%s is constant over the training examples (e.g. the [CLS] "
-                           "embedding): its probe predicts the majority class and its "
-                           "rankings are all ties", name)
+            # expected at the embeddings (layer -1): the [CLS] token's embedding is one vector
+            logger.log(logging.INFO if layer < 0 else logging.WARNING,
+                       "%s is constant over the training examples: its probe predicts the "
+                       "majority class and its rankings are all ties", name)
         tasks = [("real", y)] + ([("control", y_control)] if config.control else [])
         for task, target in tasks:
             probe = fit_probe(x[train], target[train], config)

@@ -8,6 +8,7 @@ warm-up and decay, dynamic padding. On CPU, the same settings give bit-identical
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -16,6 +17,8 @@ import numpy as np
 from jaxtyping import Int
 
 from synapse_lens.demo_data import DemoSplits
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,18 @@ def finetune(
     dev = torch.device(device)
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=len(names), id2label=dict(enumerate(names)),
-            label2id={n: i for i, n in enumerate(names)}, local_files_only=True,
-        ).to(dev).train()
+        # transformers reports the new classifier weights as MISSING: expected, so muted
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()
+        try:
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                base, num_labels=len(names), id2label=dict(enumerate(names)),
+                label2id={n: i for i, n in enumerate(names)}, local_files_only=True,
+            ).to(dev).train()
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+        logger.info("fine-tuning %s from %s with a new %d-class head", splits.task, base,
+                    len(names))
         optimizer, schedule = _optimizer(model, cfg)
         batches, losses = _batches([len(x) for x in ids], cfg.batch_size, gen), []
         bar = tqdm(range(cfg.steps), desc=f"fine-tuning {splits.task}", unit="step",

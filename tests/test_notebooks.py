@@ -9,6 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from synapse_lens.models.loading import installed_backend
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
@@ -30,8 +32,12 @@ def test_three_notebooks_exist() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path: Path, notebook_env: None, tmp_path: Path) -> None:
     book = nbformat.read(path, as_version=4)
+    # one extra cell: the kernel must run this environment's backend (TL 4.x or TL 3.9)
+    book.cells.append(nbformat.v4.new_code_cell(
+        "from synapse_lens.models.loading import installed_backend\nprint(installed_backend())"))
     NotebookClient(book, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [out for cell in book.cells if cell.cell_type == "code"
               for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     assert not errors
+    assert book.cells[-1].outputs[0]["text"].strip() == installed_backend()

@@ -162,3 +162,26 @@ def test_tiny_model_end_to_end(tiny_bert) -> None:  # type: ignore[no-untyped-de
     other = from_lists(texts[::-1], labels[::-1])
     with pytest.raises(ValueError, match="another dataset"):
         fit_probes(acts, other)
+
+
+def test_constant_hook_is_logged_as_expected_only_at_the_embeddings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The [CLS] embedding is one vector for every text (INFO); a constant layer output is
+    suspicious (WARNING). Both probes fall back to the majority class."""
+    emb, out = "blocks.0.hook_resid_pre", "blocks.1.hook_resid_post"
+    n = 60
+    y = np.arange(n) % 2
+    constant = torch.ones(n, 8)
+    acts = ClsActivations({emb: constant, H0: torch.randn(n, 8, generator=torch.Generator()
+                                                          .manual_seed(0)), out: constant},
+                          "synthetic", None, {emb: -1, H0: 0, out: 1})
+    with caplog.at_level("INFO", logger="synapse_lens.probes"):
+        res = fit_probes(acts, y, label_names=["a", "b"], progress=False)
+    levels = {r.getMessage().split()[0]: r.levelname for r in caplog.records
+              if "constant" in r.getMessage()}
+    assert levels == {emb: "INFO", out: "WARNING"}
+    acc = res.table.query("task == 'real' and split == 'test' and metric == 'accuracy'")
+    majority = np.bincount(y[res.train_idx]).argmax()
+    expected = float(np.mean(y[res.test_idx] == majority))
+    assert acc.set_index("hook_name").loc[[emb, out], "value"].tolist() == [expected] * 2
