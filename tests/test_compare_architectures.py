@@ -83,7 +83,7 @@ def test_compare_report_covers_every_family(runs: dict[str, Path], tmp_path: Pat
         # trace names are "<task> · <model directory>", JSON-escaped inside the script
         shown = set(re.findall(r"data \\u00b7 ([a-z-]+)", script))
         assert shown == set(runs), (figure, shown)
-    assert not list(tmp_path.glob(".*"))  # written atomically: no temporary leftovers
+    assert [p.name for p in out.iterdir()] == ["report.html"]  # atomic: no temporary leftovers
 
 
 def test_compare_tables_line_up_across_families(runs: dict[str, Path]) -> None:
