@@ -212,6 +212,22 @@ def test_bare_encoder_needs_head_of_right_width(tmp_path: Path) -> None:
         load_classifier(tiny_classifier_dir(tmp_path / "c"), head=nn.Linear(32, 2))
 
 
+def test_regression_heads_refused_multi_label_warned(caplog: pytest.LogCaptureFixture) -> None:
+    tokenizer = tiny_tokenizer("bert")
+    regression = tiny_hf_classifier("bert", n_classes=1)
+    with pytest.raises(ValueError, match="1-output head.*at least 2 classes"):
+        load_classifier(regression, tokenizer)
+    with pytest.raises(ValueError, match="1-output head"):
+        load_classifier(tiny_hf_classifier("bert", with_head=False), tokenizer,
+                        head=nn.Linear(32, 1))
+    multi = tiny_hf_classifier("bert", n_classes=3)
+    multi.config.problem_type = "multi_label_classification"
+    with caplog.at_level("WARNING", logger="synapse_lens.models.loading"):
+        model = load_classifier(multi, tokenizer)
+    assert "multi-label" in caplog.text
+    assert classifier_info(model).n_classes == 3
+
+
 def test_missing_tokenizer_and_weights(tmp_path: Path) -> None:
     tiny_hf_classifier("bert").save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="tokenizer"):

@@ -47,6 +47,20 @@ __all__ = [
 ]
 
 
+def _check_single_label(arch: str, n_classes: int, problem_type: str | None) -> None:
+    """SYNAPSE reads predictions as the argmax over at least two class logits."""
+    if n_classes < 2 or problem_type == "regression":
+        raise ValueError(
+            f"{arch} has a {n_classes}-output head (problem_type={problem_type!r}): synapse_lens "
+            "analyses single-label classifiers with at least 2 classes, not regression heads"
+        )
+    if problem_type == "multi_label_classification":
+        logger.warning(
+            "%s is a multi-label classifier: synapse_lens scores the argmax class (one label "
+            "per text), so accuracy, recall and flip rates treat it as single-label", arch
+        )
+
+
 def installed_backend() -> Backend:
     """The TransformerLens backend of this environment: ``"tl4-bridge"`` for
     transformer-lens 4.x, ``"tl3-hooked-encoder"`` for 3.x.
@@ -194,7 +208,7 @@ def load_classifier(
     Raises:
         FileNotFoundError: missing directory, config, weights or tokenizer files.
         ValueError: unsupported architecture (the message lists the supported ones), missing
-            or misshapen head, bad device.
+            or misshapen head, a regression head (fewer than 2 outputs), bad device.
         TypeError: ``source`` is neither a directory nor an HF model.
 
     Example:
@@ -245,6 +259,8 @@ def load_classifier(
         n_classes = head.out_features
     else:
         n_classes = int(config.num_labels)
+    problem_type = getattr(config, "problem_type", None) if has_head else None
+    _check_single_label(arch, n_classes, problem_type)
 
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token; synapse_lens needs one to mask padding")
