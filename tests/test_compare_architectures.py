@@ -40,6 +40,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "data.csv", index=False)
     out = {}
     for family in COMPARED:
+        # embedding_size == d_model (32, the tiny default): ELECTRA without a projection
         extra = {"embedding_size": 32} if TL3 and family == "electra" else {}
         model = tiny_classifier_dir(root / "models" / family, family, seed=3,
                                     n_classes=N_CLASSES, **extra)
