@@ -79,6 +79,11 @@ def test_compare_report_covers_every_family(runs: dict[str, Path], tmp_path: Pat
     assert f"SYNAPSE comparison — {len(runs)} runs" in html
     overview = html.split('id="overview"', 1)[1].split("</table>", 1)[0]
     assert set(re.findall(r"<td class=\"text\">data · ([a-z-]+)</td>", overview)) == set(runs)
+    architectures = {json.loads((run / "summary.json").read_text())["model"]["architecture"]
+                     for run in runs.values()}
+    assert len(architectures) == len(runs)
+    for architecture in architectures:
+        assert f"<td class=\"text\">{architecture}, 2 × 32</td>" in overview, architecture
     for figure in ("probes", "ablation", "redundancy", "asymmetry"):
         script = html.split(f'id="fig-compare-{figure}"', 1)[1].split("</script>", 1)[0]
         # trace names are "<task> · <model directory>", JSON-escaped inside the script

@@ -38,9 +38,20 @@ def _stack(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _overview(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str]) -> str:
+def _architecture(summary: Mapping[str, Any]) -> str:
+    """``"BertForSequenceClassification, 6 × 384"`` from a run summary (``"–"`` if unknown)."""
+    model = summary.get("model")
+    if not isinstance(model, Mapping) or not model.get("architecture"):
+        return "–"
+    shape = (f", {model['n_layers']} × {model['d_model']}"
+             if model.get("n_layers") is not None and model.get("d_model") is not None else "")
+    return f"{model['architecture']}{shape}"
+
+
+def _overview(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str],
+              summaries: Sequence[Mapping[str, Any]]) -> str:
     rows = []
-    for t, label in zip(prepared, labels):
+    for t, label, summary in zip(prepared, labels, summaries):
         h = headline(t)
 
         def get(key: str, h: dict[str, object] = h) -> Any:
@@ -48,6 +59,7 @@ def _overview(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[s
 
         rows.append({
             "run": label,
+            "model (layers × width)": _architecture(summary),
             "most decodable": get("best_probe_hook") or "–",
             "probe acc.": pct(float(get("best_probe_accuracy"))) if get(
                 "best_probe_accuracy") is not None else "–",
@@ -84,8 +96,8 @@ def render_comparison(runs: Sequence[Run]) -> str:
     prepared = [prepare(tables) for tables, _ in runs]
     labels = unique_labels([summary for _, summary in runs])
     sections = [Section("overview", "Runs at a glance",
-                        "Headline numbers of each run, computed from its tables.",
-                        _overview(prepared, labels))]
+                        "The model of each run and its headline numbers, computed from its tables.",
+                        _overview(prepared, labels, [summary for _, summary in runs]))]
     specs: list[tuple[str, str, str, Callable[[pd.DataFrame], Any], str]] = [
         ("probes", "Probe accuracy per layer", "probes", plots.compare_probe_figure,
          "Test accuracy of the per-layer [CLS] probes (dotted: control task)."),
