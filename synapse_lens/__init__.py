@@ -3,7 +3,7 @@ as a TransformerLens plugin.
 
 The pipeline stages are modules: ``models`` (load) → ``activations`` (cache [CLS]) → ``probes``
 / ``rankings`` / ``stability`` / ``redundancy`` (understand) → ``interventions`` / ``edits`` /
-``sweeps`` / ``classwise`` / ``redirection`` (stress-test) → ``plots`` / ``report`` /
+``sweeps`` / ``classwise`` / ``redirect`` (stress-test) → ``plots`` / ``report`` /
 ``pipeline`` / ``cli`` (show). The names below are re-exported lazily: importing
 ``synapse_lens`` loads nothing heavy.
 
@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ablation_curve": "synapse_lens.sweeps",
     "class_matrix": "synapse_lens.classwise",
     "noise_curve": "synapse_lens.sweeps",
-    "redirection": "synapse_lens.redirection",
+    "redirection": "synapse_lens.redirect",
     "summarize": "synapse_lens.experiments",
     "run_synapse": "synapse_lens.pipeline",
     "RunConfig": "synapse_lens.pipeline",

@@ -18,6 +18,13 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 DEMO_TASKS = ("sms-spam", "trec-6")
+#: Exceptions that mean "this input was refused"; the library raises them with a message that
+#: says what was wrong and what is allowed.
+USER_ERRORS = (ValueError, TypeError, OSError, ModuleNotFoundError)
+OUT_HELP = ("run directory to create: a new path or an empty directory (never the current "
+            "directory, the model or the data); an earlier synapse_lens run needs --overwrite")
+OVERWRITE_HELP = ("replace an earlier synapse_lens run directory at --out (it is kept until "
+                  "the new run is complete); other directories are never touched")
 SMOKE_TEXTS = (
     "Congratulations! You won a free prize, call now to claim your cash.",
     "Are we still meeting for lunch tomorrow?",
@@ -33,11 +40,45 @@ def _int_list(text: str) -> tuple[int, ...]:
             f"expected comma-separated integers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
+    negative = [v for v in values if v < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"expected integers >= 0 (layers count from 0; there is no negative indexing), "
+            f"got {','.join(map(str, negative))}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"a value is listed twice in {text!r}")
     return values
 
 
+def _positive_list(text: str) -> tuple[int, ...]:
+    values = _int_list(text)
+    if 0 in values:
+        raise argparse.ArgumentTypeError(f"expected unit counts >= 1, got {text!r}")
+    return values
+
+
+def _count(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _max_examples(text: str) -> int | None:
+    value = _count(0)(text)
+    if 0 < value < 20:
+        raise argparse.ArgumentTypeError(f"expected 0 (all) or at least 20, got {value}")
+    return value or None
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from synapse_lens.pipeline import RunConfig
+    from synapse_lens.pipeline import DEFAULT_KS, RunConfig
 
     d = RunConfig()
     g = parser.add_argument_group("analysis options")
@@ -46,19 +87,24 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--stress-layers", type=_int_list, default=None,
                    help="layers whose rankings drive the ablation curves (default: every other "
                         "analysed layer, ending with the last)")
-    g.add_argument("--k", dest="ks", type=_int_list, default=d.ks,
-                   help=f"unit-set sizes for ablation curves (default: {','.join(map(str, d.ks))})")
-    g.add_argument("--seeds", dest="n_seeds", type=int, default=d.n_seeds,
+    g.add_argument("--k", dest="ks", type=_positive_list, default=d.ks,
+                   help="unit-set sizes for ablation curves, each at most the model's width "
+                        f"(default: those of {','.join(map(str, DEFAULT_KS))} that fit)")
+    g.add_argument("--seeds", dest="n_seeds", type=_count(1), default=d.n_seeds,
                    help=f"random-k draws per condition (default: {d.n_seeds})")
-    g.add_argument("--class-k", type=int, default=d.class_k,
+    g.add_argument("--class-k", type=_count(1), default=d.class_k,
                    help=f"units per class in class-wise experiments (default: {d.class_k})")
-    g.add_argument("--max-examples", type=int, default=d.max_examples,
-                   help=f"cap on analysed texts (default: {d.max_examples})")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--max-length", type=int, default=d.max_length)
-    g.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    g.add_argument("--max-examples", type=_max_examples, default=d.max_examples,
+                   help=f"cap on analysed texts, stratified; 0 = all (default: {d.max_examples})")
+    g.add_argument("--batch-size", type=_count(1), default=d.batch_size,
+                   help=f"texts per forward pass (default: {d.batch_size})")
+    g.add_argument("--max-length", type=_count(2), default=d.max_length,
+                   help=f"tokens kept per text (default: {d.max_length})")
+    g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where the model runs (default: cpu)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help=f"seeds every random choice (default: {d.seed})")
+    g.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -84,35 +130,38 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = _config(args)
     resolve_device(args.device)
-    check_out_dir(args.out or f"runs/{args.task}")
+    out = Path(args.out or f"runs/{args.task}")
+    check_out_dir(out, overwrite=args.overwrite)
     model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
                                          progress=not args.quiet)
     data = splits.held_out
-    out = Path(args.out or f"runs/{args.task}")
     extra = {"task": args.task, "zoo_manifest": read_manifest(args.task)}
-    return _finish(run_synapse(model, data, out, config, extra_summary=extra,
-                               progress=not args.quiet), started)
+    return _finish(run_synapse(model, data, out, config, overwrite=args.overwrite,
+                               extra_summary=extra, progress=not args.quiet), started)
 
 
 def _run(args: argparse.Namespace) -> int:
     from synapse_lens.data import load_texts
     from synapse_lens.models import load_classifier
+    from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
 
     started = time.perf_counter()
     config = _config(args)
-    check_out_dir(args.out)
-    data = load_texts(args.data, args.text_column, args.label_column)
+    resolve_device(args.device)
+    inputs = [args.model, args.data]
+    check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
+    data = load_texts(args.data, args.text_column, args.label_column, encoding=args.encoding)
     model = load_classifier(args.model, device=args.device)
-    return _finish(run_synapse(model, data, Path(args.out), config,
-                               extra_summary={"task": Path(args.data).stem},
+    return _finish(run_synapse(model, data, Path(args.out), config, overwrite=args.overwrite,
+                               inputs=inputs, extra_summary={"task": Path(args.data).stem},
                                progress=not args.quiet), started)
 
 
 def _compare(args: argparse.Namespace) -> int:
     from synapse_lens.report import write_comparison_report
 
-    path = write_comparison_report(args.runs, args.out)
+    path = write_comparison_report(args.runs, args.out, overwrite=args.overwrite)
     sys.stdout.write(f"report: {Path(path).resolve()}\n")
     return 0
 
@@ -146,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS)
     demo.add_argument("--out", default=None, help="run directory (default: runs/<task>)")
     demo.add_argument("--rebuild", action="store_true", help="rebuild the cached classifier")
+    demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_run_options(demo)
     demo.set_defaults(func=_demo)
 
@@ -154,13 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", required=True, help=".csv, .tsv or .jsonl file")
     run.add_argument("--text-column", required=True)
     run.add_argument("--label-column", required=True)
-    run.add_argument("--out", required=True, help="run directory to create")
+    run.add_argument("--encoding", default="utf-8",
+                     help="text encoding of the data file (default: utf-8)")
+    run.add_argument("--out", required=True, help=OUT_HELP)
+    run.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_run_options(run)
     run.set_defaults(func=_run)
 
     compare = sub.add_parser("compare", help="one report comparing several run directories")
     compare.add_argument("runs", nargs="+", help="run directories")
-    compare.add_argument("--out", required=True, help="directory for the comparison report")
+    compare.add_argument("--out", required=True,
+                         help="comparison directory to create (same rules as run --out)")
+    compare.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier comparison directory at --out")
     compare.set_defaults(func=_compare)
 
     smoke = sub.add_parser("smoke", help="load the offline MiniLM with a random head, print logits")
@@ -173,13 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``synapse-lens`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if quiet:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # the "Loading weights" bar
         return int(args.func(args))
-    except (ValueError, TypeError, OSError, ModuleNotFoundError) as err:
-        sys.stderr.write(f"synapse-lens: error: {err}\n")
+    except USER_ERRORS as err:
+        # The user's input was refused (bad file, model directory, option, output path): one
+        # line, exit 2. Anything else is a bug in synapse_lens and keeps its traceback.
+        message = " ".join(str(err).split()) or type(err).__name__
+        sys.stderr.write(f"synapse-lens: error: {message}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("synapse-lens: interrupted; nothing was written\n")
+        return 130
 
 
 if __name__ == "__main__":

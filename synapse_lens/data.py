@@ -204,28 +204,80 @@ def from_lists(
     return ds
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _decode(path: Path, encoding: str) -> str:
+    """The file's text; a ValueError naming the file and the encoding when it does not
+    decode."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use a Python codec name such as "
+                         "utf-8, cp1252, latin-1 or utf-16") from None
+    raw = path.read_bytes()
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise ValueError(f"{str(path)!r} is UTF-16 (it starts with a UTF-16 byte-order "
+                             "mark), not UTF-8; pass --encoding utf-16 (encoding='utf-16')")
+        encoding = "utf-8-sig"  # a UTF-8 byte-order mark is not part of the first column name
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{str(path)!r} is not valid {encoding.removesuffix('-sig')} (byte "
+            f"0x{raw[err.start]:02x} at offset {err.start}); pass --encoding with the file's "
+            "encoding (e.g. cp1252, latin-1, utf-16)") from None
+
+
+def _read_rows(path: Path, encoding: str = "utf-8") -> list[dict[str, Any]]:
+    """Rows of a JSONL / CSV / TSV file as dicts (CSV and TSV cells as strings).
+
+    CSV follows RFC 4180 quoting. TSV is one record per line: a field wrapped in double quotes
+    loses them (``""`` inside becomes ``"``), any other quote is text, so a field that merely
+    starts with a quote cannot swallow the rows after it.
+    """
+    import io
+
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv", ".tsv"):
+        raise ValueError(f"unsupported file type {suffix!r} for {path}; use .csv, .tsv or .jsonl")
+    text = _decode(path, encoding)
     if suffix == ".jsonl":
         rows = []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
-                    if not isinstance(row, dict):
-                        raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
-                    rows.append(row)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{lineno}: expected a JSON object per line")
+                rows.append(row)
         return rows
-    if suffix in (".csv", ".tsv"):
-        import pandas as pd
+    import csv
 
-        frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                            keep_default_na=False, na_filter=False, encoding="utf-8")
-        return frame.to_dict("records")  # type: ignore[return-value]
-    raise ValueError(f"unsupported file type {suffix!r} for {path}; use .csv, .tsv or .jsonl")
+    import pandas as pd
+
+    tsv = suffix == ".tsv"
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep="\t" if tsv else ",", dtype=str,
+                            keep_default_na=False, na_filter=False,
+                            quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL)
+    except pd.errors.EmptyDataError:
+        return []
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{str(path)!r} is not a well-formed {suffix[1:].upper()} file: "
+                         f"{str(err).strip()}") from None
+    if tsv:
+        frame = frame.map(_unquote_field)
+        frame.columns = [_unquote_field(c) for c in frame.columns]
+    return frame.to_dict("records")  # type: ignore[return-value]
+
+
+def _unquote_field(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('""', '"')
+    return value
 
 
 def load_texts(
@@ -235,11 +287,14 @@ def load_texts(
     *,
     label_names: Sequence[str] | None = None,
     name: str | None = None,
+    encoding: str = "utf-8",
 ) -> TextDataset:
     """Load labelled texts from a ``.csv``, ``.tsv`` or ``.jsonl`` file.
 
     CSV/TSV cells are read as strings; a label column whose every value is an integer becomes
-    class ids, otherwise class names. ``""``, ``NaN``, ``NA``, ``null``, ``None`` are missing.
+    class ids, otherwise class names; surrounding whitespace of a string label is dropped.
+    ``""``, ``NaN``, ``NA``, ``null``, ``None`` are missing. CSV uses RFC 4180 quotes; TSV has
+    one record per line (a field wrapped in quotes is unquoted, any other ``"`` is text).
 
     Args:
         path: the file.
@@ -247,14 +302,17 @@ def load_texts(
         label_column: column holding the label.
         label_names: class names in class-id order (default: sorted names / ``"0"``, ``"1"``…).
         name: dataset name (default: the file stem).
+        encoding: the file's text encoding (a UTF-8 byte-order mark is skipped).
 
     Returns:
         The dataset.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unsupported suffix, missing column, empty file, missing labels, fewer than
-            two classes, unknown labels.
+        PermissionError: the file cannot be read.
+        ValueError: unsupported suffix, a file that does not decode with ``encoding`` (the
+            message names the file and the encoding), malformed CSV, missing column, empty
+            file, missing labels, fewer than two classes, unknown labels.
 
     Example:
         >>> ds = load_texts("sms-spam.csv", "text", "spam")  # doctest: +SKIP
@@ -262,7 +320,7 @@ def load_texts(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    rows = _read_rows(path)
+    rows = _read_rows(path, encoding)
     if not rows:
         raise ValueError(f"empty dataset: {str(path)!r} holds no rows")
     columns = list(rows[0])
@@ -277,7 +335,8 @@ def load_texts(
         if text is None or not isinstance(text, str):
             raise ValueError(f"row {i}: text {text!r} is not a string")
         texts.append(text)
-        labels.append(row[label_column])
+        label = row[label_column]
+        labels.append(label.strip() if isinstance(label, str) else label)
     if path.suffix.lower() in (".csv", ".tsv") and all(
         isinstance(v, str) and _INT_RE.fullmatch(v.strip()) for v in labels
     ):

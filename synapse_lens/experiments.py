@@ -5,7 +5,7 @@ Like ``transformer_lens.patching``: the engine knows nothing about *what* a cond
 TransformerLens hooks and, optionally, a weight-space context manager. The clean run is computed
 once (or passed in as a :class:`CleanRun` and shared between experiments); each condition is one
 batched pass over the dataset; metrics compare its logits with the labels and the clean logits.
-The named sweeps (:mod:`synapse_lens.sweeps`, :mod:`synapse_lens.redirection`) are thin wrappers
+The named sweeps (:mod:`synapse_lens.sweeps`, :mod:`synapse_lens.redirect`) are thin wrappers
 that generate conditions.
 
 Speed (``fast=True``, the default): a condition whose hooks sit at SYNAPSE sites (layer inputs and

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,19 +28,22 @@ import numpy as np
 import pandas as pd
 
 from synapse_lens.activations import cache_cls, predict_logits
-from synapse_lens.atomic import atomic_directory
+from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_dir
 from synapse_lens.data import TextDataset, align_labels
 from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, ranking_agreement, rankings_frame
 from synapse_lens.redundancy import redundancy
 from synapse_lens.report import headline, prepare, write_report
+from synapse_lens.schema import RUN_SCHEMA, SUMMARY_FILE
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = "synapse_lens.run/1"
+#: Unit-set sizes of the ablation curves when ``RunConfig.ks`` is ``None`` (those that fit the
+#: model's width are used).
+DEFAULT_KS = (8, 64, 384)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class RunConfig:
         stress_layers: layers whose rankings drive the ablation curves (``None``: every other
             analysed layer, ending with the last one; sweeps cost one forward pass per
             condition, so this keeps the default run within minutes on 2 CPU cores).
-        ks: unit-set sizes for ablation curves, stability and agreement.
+        ks: unit-set sizes for ablation curves, stability and agreement (``None``: those of
+            :data:`DEFAULT_KS` that fit the model's width; given values must all fit).
         n_seeds: random-k draws per ablation condition (for intervals; ≥ 5 recommended); also
             the weight-perturbation draws.
         class_k: units per set in the class matrix, noise and weight-redirection experiments
@@ -72,7 +76,7 @@ class RunConfig:
 
     layers: tuple[int, ...] | None = None
     stress_layers: tuple[int, ...] | None = None
-    ks: tuple[int, ...] = (8, 64, 384)
+    ks: tuple[int, ...] | None = None
     n_seeds: int = 5
     class_k: int = 16
     sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -88,8 +92,14 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.ks or any(k <= 0 for k in self.ks):
+        if self.ks is not None and (not self.ks or any(k <= 0 for k in self.ks)):
             raise ValueError(f"ks must be positive unit counts, got {self.ks}")
+        for name in ("layers", "stress_layers"):
+            value = getattr(self, name)
+            if value is not None and (not value or any(v < 0 for v in value)):
+                raise ValueError(f"{name} must be non-empty layer indices >= 0, got {value}")
+            if value is not None and len(set(value)) != len(value):
+                raise ValueError(f"{name} lists a layer twice: {value}")
         if self.n_seeds < 1 or self.n_boot < 1 or self.class_k < 1:
             raise ValueError("n_seeds, n_boot and class_k must be >= 1")
         if any(s < 0 for s in self.sigmas) or any(e < 0 for e in self.eps_values):
@@ -103,12 +113,44 @@ class RunConfig:
         """JSON-ready settings."""
         return dataclasses.asdict(self)
 
+    def grid(self, width: int) -> tuple[int, ...]:
+        """The unit-set sizes used on layers of ``width`` units (see ``ks``)."""
+        if self.ks is None:
+            return tuple(k for k in DEFAULT_KS if k <= width) or (width,)
+        return tuple(sorted(set(self.ks)))
+
+    def check(self, n_layers: int, width: int) -> None:
+        """Every setting is valid for a model of ``n_layers`` layers of ``width`` units.
+
+        Raises:
+            ValueError: naming each setting that does not fit, and what would.
+        """
+        problems = []
+        for name in ("layers", "stress_layers"):
+            bad = [v for v in getattr(self, name) or () if v >= n_layers]
+            if bad:
+                problems.append(f"{name} {bad} do not exist (the model has layers "
+                                f"0..{n_layers - 1})")
+        if self.layers is not None and self.stress_layers is not None:
+            outside = sorted(set(self.stress_layers) - set(self.layers))
+            if outside:
+                problems.append(f"stress_layers {outside} are not among the analysed layers "
+                                f"{list(self.layers)}")
+        too_big = [k for k in self.ks or () if k > width]
+        if too_big:
+            problems.append(f"ks {too_big} exceed the width {width} of the model's [CLS] "
+                            f"residual stream (allowed: 1..{width})")
+        if self.class_k > width:
+            problems.append(f"class_k {self.class_k} exceeds the width {width}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
     def stress_config(self, width: int) -> StressConfig:
         """The :class:`~synapse_lens.stress.StressConfig` of this run for layers of ``width``
         units (``k = 0``, the clean reference, is always part of the ablation curve)."""
         k = min(self.class_k, width)
         return StressConfig(
-            ks=(0, *sorted(k for k in self.ks if k <= width)), n_seeds=self.n_seeds,
+            ks=(0, *self.grid(width)), n_seeds=self.n_seeds,
             class_k=k, noise_k=k, sigmas=self.sigmas, noise_seeds=self.noise_seeds,
             weight_k=k, eps_values=self.eps_values, weight_seeds=self.n_seeds,
             biases=self.biases, seed=self.seed, batch_size=self.batch_size,
@@ -143,26 +185,40 @@ def _write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> None:
         frame.to_csv(directory / f"{name}.csv", index=False, float_format="%.6g")
 
 
-def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
-    """Fail early (before any computation) if ``out_dir`` cannot be created.
+def check_out_dir(
+    out_dir: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    need_bytes: int = MIN_FREE_BYTES,
+) -> Path:
+    """Fail early (before any computation) unless ``out_dir`` may be written as a run directory:
+    absent, empty, or an earlier run directory (its ``summary.json`` names the run schema)
+    replaced only with ``overwrite``; never the current directory, an input or a parent of
+    either (:func:`synapse_lens.atomic.check_output_dir`).
 
     Raises:
-        NotADirectoryError / FileExistsError / PermissionError: with the offending path.
+        FileExistsError / ValueError / PermissionError / NotADirectoryError / OSError: with the
+            offending path and what is allowed.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"output path {str(out)!r} exists and is not a directory")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise NotADirectoryError(f"cannot create {str(out)!r}: {str(parent)!r} is not a directory")
-    try:
-        probe = tempfile.mkdtemp(dir=parent, prefix=".synapse-write-check.")
-    except OSError as err:
-        raise PermissionError(f"output directory {str(parent)!r} is not writable: {err}") from err
-    os.rmdir(probe)
-    return out
+    return check_output_dir(out_dir, marker=SUMMARY_FILE, schema=RUN_SCHEMA,
+                            overwrite=overwrite, inputs=inputs, need_bytes=need_bytes)
+
+
+def _estimated_bytes(n_layers: int, d_model: int, n_classes: int) -> int:
+    """A generous size estimate of a run directory (the rankings table dominates)."""
+    ranking_rows = (n_layers + 1) * d_model * (n_classes + 1) * 2
+    return MIN_FREE_BYTES + 80 * ranking_rows
+
+
+def _check_classes(data: TextDataset) -> None:
+    counts = np.bincount(data.labels, minlength=data.n_classes)
+    rare = {data.label_names[i]: int(c) for i, c in enumerate(counts) if 0 < c < 2}
+    if rare:
+        present = {data.label_names[i]: int(c) for i, c in enumerate(counts) if c > 0}
+        raise ValueError(f"classes {sorted(rare)} have a single example in the analysed data "
+                         f"(counts {present}); each class needs at least 2 for the probe and "
+                         "evaluation splits: add examples or drop the class")
 
 
 def run_synapse(
@@ -171,17 +227,27 @@ def run_synapse(
     out_dir: str | os.PathLike[str],
     config: RunConfig | None = None,
     *,
+    overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike[str]] = (),
     extra_summary: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> Path:
     """Run the whole SYNAPSE pipeline and write a run directory (see module docstring).
 
+    Every check that can be made without a forward pass runs first: the output directory (see
+    :func:`check_out_dir`), the configuration against the model's widths and layers, the labels
+    against the model's classes, the class counts.
+
     Args:
         model: a classifier from :func:`synapse_lens.load_classifier`.
         data: labelled texts (names aligned to the model's ``id2label``).
-        out_dir: the run directory to create (replaced if it exists; nothing is written on
-            failure).
+        out_dir: the run directory to create. It must not exist, be empty, or be an earlier
+            run directory (then ``overwrite=True`` is required). It is written atomically: a
+            failure leaves nothing new and an earlier run as it was.
         config: :class:`RunConfig` (defaults sized for MiniLM on 2 CPU cores).
+        overwrite: replace an earlier run directory at ``out_dir``.
+        inputs: further paths the output must not be or contain (the data file); the
+            model's checkpoint directory is always protected.
         extra_summary: extra JSON-able fields for ``summary.json`` (e.g. the demo task).
         progress: tqdm progress bars.
 
@@ -189,15 +255,26 @@ def run_synapse(
         The run directory.
 
     Raises:
-        ValueError: bad configuration, labels the model does not know, too few examples.
+        ValueError: bad configuration for this model, labels the model does not know, too few
+            examples, an output path the policy refuses.
+        FileExistsError: ``out_dir`` holds other files, or an earlier run without
+            ``overwrite``.
 
     Example:
         >>> run_synapse(model, ds, "runs/sms", RunConfig(ks=(1, 8)))  # doctest: +SKIP
     """
     config = config or RunConfig()
-    check_out_dir(out_dir)
     info = classifier_info(model)
+    protected = [*inputs, *([info.source] if info.source != "<in-memory>" else [])]
+    check_out_dir(out_dir, overwrite=overwrite, inputs=protected,
+                  need_bytes=_estimated_bytes(info.n_layers, info.d_model, info.n_classes))
+    config.check(info.n_layers, info.d_model)
     data = _subsample(align_labels(data, info.id2label), config.max_examples, config.seed)
+    _check_classes(data)
+    ks = config.grid(info.d_model)
+    if config.ks is None and len(ks) < len(DEFAULT_KS):
+        logger.info("unit-set sizes k=%s (the default %s cut to the width %d)",
+                    ",".join(map(str, ks)), ",".join(map(str, DEFAULT_KS)), info.d_model)
     layers = range(info.n_layers) if config.layers is None else config.layers
     hooks = [info.names.embed] + [info.names.resid_post(layer) for layer in layers]
     batch: dict[str, Any] = {"batch_size": config.batch_size, "max_length": config.max_length}
@@ -209,9 +286,6 @@ def run_synapse(
                                                         seed=config.seed), progress=progress)
     probe_rankings = probes.rankings()
     probeless = probes.probeless_rankings(acts)
-    k_small = [k for k in config.ks if k <= info.d_model]
-    if not k_small:
-        raise ValueError(f"every k in {config.ks} exceeds the layer width {info.d_model}")
     red = redundancy(probes, acts, seed=config.seed, progress=progress)
 
     eval_data = data.subset(probes.test_idx)
@@ -229,8 +303,8 @@ def run_synapse(
         "probes": probes.table,
         "selectivity": probes.selectivity(),
         "rankings": rankings_frame(probe_rankings + probeless),
-        "agreement": ranking_agreement(probe_rankings, probeless, k_small),
-        "stability": bootstrap_stability(probes, acts, ks=k_small, n_boot=config.n_boot,
+        "agreement": ranking_agreement(probe_rankings, probeless, list(ks)),
+        "stability": bootstrap_stability(probes, acts, ks=list(ks), n_boot=config.n_boot,
                                          seed=config.seed, progress=progress),
         "redundancy": red.table,
         "redundancy_minimal": red.minimal,
@@ -239,7 +313,7 @@ def run_synapse(
     clean_logits = predict_logits(model, eval_data.texts, **batch)
     predictions = clean_logits.argmax(-1).tolist()
     summary = {
-        "schema": SCHEMA,
+        "schema": RUN_SCHEMA,
         "config": config.to_dict(),
         "model": {"architecture": info.architecture, "family": info.family,
                   "source": info.source, "fingerprint": info.fingerprint,
@@ -259,7 +333,7 @@ def run_synapse(
 
     with atomic_directory(out_dir) as tmp:
         _write_tables(tables, tmp / "tables")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         write_report(tmp)
     logger.info("run written to %s", out_dir)
     return Path(out_dir)

@@ -301,16 +301,21 @@ def _labels_of(acts: ClsActivations, labels: TextDataset | Sequence[int] | np.nd
 
 
 def resolve_split(
-    y: np.ndarray, split: tuple[Sequence[int], Sequence[int]] | None, config: ProbeConfig
+    y: np.ndarray, split: tuple[Sequence[int], Sequence[int]] | None, config: ProbeConfig,
+    label_names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Explicit ``(train_idx, test_idx)`` checked, or a stratified seeded split of ``y``."""
+    """Explicit ``(train_idx, test_idx)`` checked, or a stratified seeded split of ``y``
+    (``label_names`` name the classes in error messages)."""
     from sklearn.model_selection import train_test_split
 
     if split is None:
         counts = np.bincount(y)
         if counts[counts > 0].min() < 2:
+            names = list(label_names or ())
+            names += [str(i) for i in range(len(names), counts.size)]
+            shown = {names[i]: int(c) for i, c in enumerate(counts) if c > 0}
             raise ValueError("every class needs at least 2 examples for a stratified split, "
-                             f"got counts {counts.tolist()}")
+                             f"got {shown}")
         train, test = train_test_split(np.arange(y.size), test_size=config.test_size,
                                        random_state=config.seed, stratify=y)
         return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
@@ -367,7 +372,7 @@ def fit_probes(
     names = acts.names if names is None else list(names)
     for name in names:
         acts.layer(name)  # ValueError for hooks that were not cached
-    train, test = resolve_split(y, split, config)
+    train, test = resolve_split(y, split, config, label_names_t)
     if np.unique(y[train]).size < 2:
         raise ValueError("the training split holds a single class")
     y_control = np.random.default_rng(config.seed).permutation(y)

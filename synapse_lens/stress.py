@@ -24,7 +24,7 @@ from synapse_lens.classwise import class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments import clean_run, summarize
 from synapse_lens.rankings import GLOBAL, Ranking
-from synapse_lens.redirection import logit_redirection, minimal_biases, weight_redirection
+from synapse_lens.redirect import logit_redirection, minimal_biases, weight_redirection
 from synapse_lens.sweeps import ablation_curve, noise_curve
 
 
@@ -121,7 +121,7 @@ def run_stress_tests(
         ``{"ablation", "ablation_summary", "class_matrix", "class_asymmetry", "overlap",
         "noise", "noise_summary", "redirection", "redirection_logit", "minimal_bias"}`` → tidy
         tables (columns documented in :mod:`synapse_lens.sweeps` and :mod:`synapse_lens.classwise`,
-        :mod:`synapse_lens.redirection` and :func:`synapse_lens.experiments.summarize`).
+        :mod:`synapse_lens.redirect` and :func:`synapse_lens.experiments.summarize`).
 
     Raises:
         ValueError: no rankings, sizes larger than a layer's width; see the sweeps.

@@ -2,7 +2,7 @@
 
 The class-wise sweeps (class matrix, asymmetry, top-k overlap) are in
 :mod:`synapse_lens.classwise`; weight- and logit-space redirection in
-:mod:`synapse_lens.redirection`.
+:mod:`synapse_lens.redirect`.
 
 Each sweep generates :class:`~synapse_lens.experiments.Condition` objects and hands them to
 :func:`~synapse_lens.experiments.run_conditions`; conditions that select the same units of the

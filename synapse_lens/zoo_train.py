@@ -194,7 +194,8 @@ def finetune(
     from synapse_lens.models import minilm_path
 
     base = minilm_path()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base, local_files_only=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base, local_files_only=True,
+                                                          trust_remote_code=False)
     ids = tokenizer(list(splits.train_texts), truncation=True, max_length=cfg.max_length)
     ids = ids["input_ids"]
     labels = torch.tensor(np.array(splits.train_labels), dtype=torch.long)
@@ -210,6 +211,7 @@ def finetune(
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 base, num_labels=len(names), id2label=dict(enumerate(names)),
                 label2id={n: i for i, n in enumerate(names)}, local_files_only=True,
+                trust_remote_code=False,
             ).to(dev).train()
         finally:
             transformers.logging.set_verbosity(verbosity)

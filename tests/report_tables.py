@@ -15,7 +15,7 @@ import torch
 from synapse_lens.classwise import topk_overlap
 from synapse_lens.experiments import CleanRun
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
-from synapse_lens.redirection import logit_redirection, minimal_biases
+from synapse_lens.redirect import logit_redirection, minimal_biases
 
 HOOKS = (("blocks.0.hook_resid_pre", -1), ("blocks.0.hook_resid_post", 0),
          ("blocks.1.hook_resid_post", 1))

@@ -27,7 +27,7 @@ from synapse_lens.experiments import (
 from synapse_lens.models import tiny_hf_classifier
 from synapse_lens.models.tiny import TINY_WORDS, tiny_tokenizer
 from synapse_lens.rankings import GLOBAL, Ranking
-from synapse_lens.redirection import (
+from synapse_lens.redirect import (
     logit_redirection,
     minimal_biases,
     redirection,

@@ -24,7 +24,7 @@ from synapse_lens.interventions import add_noise, scale, set_value, zero_ablate
 from synapse_lens.models import installed_backend, tiny_hf_classifier
 from synapse_lens.models.tiny import FAMILIES, TINY_WORDS, tiny_tokenizer
 from synapse_lens.rankings import Ranking
-from synapse_lens.redirection import weight_redirection
+from synapse_lens.redirect import weight_redirection
 from synapse_lens.resume import capture, edit_point, named_parameters, resume, resume_point
 from synapse_lens.sweeps import ablation_curve, noise_curve
 
@@ -284,7 +284,7 @@ def test_declared_edits_resume_and_lying_ones_run_in_full(case: dict) -> None:
     kl = reference[(reference.metric == "kl") & (reference.i == 10)].value
     assert kl.item() > 1e-6  # the undeclared change is real: resuming would have missed it
     if rankings:
-        import synapse_lens.redirection as red
+        import synapse_lens.redirect as red
 
         ref_run = red.run_conditions
         try:

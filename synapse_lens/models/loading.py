@@ -25,6 +25,8 @@ from torch import nn
 from synapse_lens.models.checkpoints import (
     SUPPORTED_ARCHITECTURES,
     check_architecture,
+    check_right_padding,
+    check_vocabulary,
     encoder_widths,
     label_names,
     read_checkpoint,
@@ -158,7 +160,8 @@ def classifier_info(model: nn.Module) -> ClassifierInfo:
 
 def _derive_attention_mask(pad_token_id: int) -> Any:
     """A forward pre-hook deriving ``attention_mask`` from pad ids when none is given, so that
-    callers passing tokens only (``transformer_lens.patching``) stay correct on padded batches."""
+    callers passing tokens only (``transformer_lens.patching``) stay correct on padded batches,
+    and refusing masks that are not right-padded (position 0 must be [CLS])."""
 
     def pre_hook(
         module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -167,6 +170,9 @@ def _derive_attention_mask(pad_token_id: int) -> Any:
             ids = kwargs.get("input_ids", args[0] if args else None)
             if isinstance(ids, torch.Tensor) and not ids.is_floating_point():
                 kwargs["attention_mask"] = (ids != pad_token_id).long()
+        mask = kwargs.get("attention_mask")
+        if isinstance(mask, torch.Tensor):
+            check_right_padding(mask)
         return args, kwargs
 
     return pre_hook
@@ -203,12 +209,17 @@ def load_classifier(
         on a list of strings or a token tensor ``[batch, pos]`` (optionally with
         ``attention_mask=``) returns class logits ``[batch, n_classes]`` through the logits hook
         (``classifier_info(model).names.logits``). Token tensors without ``attention_mask`` get
-        one derived from the pad id. Its :class:`ClassifierInfo` is ``classifier_info(model)``.
+        one derived from the pad id. Inputs must be right-padded (position 0 is [CLS]): a
+        left-padded batch (``padding_side="left"`` or such a mask) raises ``ValueError``. Its
+        :class:`ClassifierInfo` is ``classifier_info(model)``.
 
     Raises:
         FileNotFoundError: missing directory, config, weights or tokenizer files.
         ValueError: unsupported architecture (the message lists the supported ones), missing
-            or misshapen head, a regression head (fewer than 2 outputs), bad device.
+            or misshapen head, a regression head (fewer than 2 outputs), bad device, a
+            directory that needs its own code, refused pickled weights, a tokenizer with more
+            tokens than the embedding table.
+        PermissionError: unreadable checkpoint files.
         TypeError: ``source`` is neither a directory nor an HF model.
 
     Example:
@@ -236,6 +247,7 @@ def load_classifier(
 
     family, has_head = supported[arch]
     config: Any = hf_model.config
+    check_vocabulary(tokenizer, hf_model.get_input_embeddings())
     n_layers, d_model, d_mlp, max_length = encoder_widths(config, family)
     if has_head and head is not None:
         raise ValueError(f"{arch} already has a classifier head; do not pass head=")

@@ -24,6 +24,7 @@ from transformer_lens import HookedEncoder
 from transformer_lens.hook_points import HookPoint
 from transformer_lens.utilities import devices
 
+from synapse_lens.models.checkpoints import check_right_padding
 from synapse_lens.models.heads import EncoderWithHead, Pooler, Pooling
 from synapse_lens.models.tl3_convert import (
     bare_encoder,
@@ -98,13 +99,18 @@ class HookedEncoderClassifier(HookedEncoder):
         token_type_ids: Int[Tensor, "batch pos"] | None = None,
         one_zero_attention_mask: Int[Tensor, "batch pos"] | None = None,
         attention_mask: Int[Tensor, "batch pos"] | None = None,
+        padding_side: Literal["right"] | None = None,
     ) -> Float[Tensor, "batch n_classes"] | None:
         """Class logits ``[batch, n_classes]`` (``return_type=None``: ``None``).
 
         ``input`` is a text, a list of texts (tokenised with right padding and a mask) or token
         ids ``[batch, pos]``; with token ids, ``attention_mask`` (or TL's
-        ``one_zero_attention_mask``) defaults to ``input != pad_token_id``.
+        ``one_zero_attention_mask``) defaults to ``input != pad_token_id``. Masks must be
+        right-padded (``ValueError`` otherwise).
         """
+        if padding_side not in (None, "right"):
+            raise ValueError(f"padding_side={padding_side!r}: synapse_lens reads position 0 as "
+                             "[CLS], so texts are padded on the right (padding_side='right')")
         mask = attention_mask if attention_mask is not None else one_zero_attention_mask
         if isinstance(input, (str, list)):
             tokens, types, text_mask = self._tokenize(input)
@@ -116,6 +122,7 @@ class HookedEncoderClassifier(HookedEncoder):
                 mask = (tokens != self.tokenizer.pad_token_id).long()
         tokens = tokens.to(self.cfg.device)
         mask = mask.to(self.cfg.device).long()
+        check_right_padding(mask)
         if self.family == "distilbert" or token_type_ids is None:
             token_type_ids = torch.zeros_like(tokens)
         resid = self.encoder_output(tokens, token_type_ids.to(self.cfg.device), mask)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,20 +22,24 @@ from typing import Any
 
 import pandas as pd
 
-from synapse_lens.atomic import atomic_write_text
+from synapse_lens.atomic import atomic_directory, atomic_write_text, check_output_dir
 from synapse_lens.report.compare import render_comparison
 from synapse_lens.report.findings import findings
 from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, page
 from synapse_lens.report.sections import SECTIONS, run_label
 from synapse_lens.report.tables import (
-    REPORT_FILE,
-    SUMMARY_FILE,
     TABLE_NAMES,
-    TABLES_DIR,
     prepare,
     read_run,
     save_tables,
+)
+from synapse_lens.schema import (
+    COMPARISON_FILE,
+    COMPARISON_SCHEMA,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    TABLES_DIR,
 )
 
 __all__ = [
@@ -125,20 +130,29 @@ def write_report(run_dir: str | os.PathLike[str]) -> Path:
 
 
 def write_comparison_report(run_dirs: Sequence[str | os.PathLike[str]],
-                            out_dir: str | os.PathLike[str]) -> Path:
+                            out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Compare several runs side by side (probe accuracy per layer, ablation sensitivity,
-    redundancy, class asymmetry) in ``<out_dir>/report.html``, written atomically.
+    redundancy, class asymmetry) in ``<out_dir>/report.html``.
+
+    ``out_dir`` is a comparison directory (``report.html`` + ``comparison.json``, which names
+    the compared runs), written atomically under the same output policy as a run directory
+    (:func:`synapse_lens.atomic.check_output_dir`): absent, empty, or an earlier comparison
+    replaced only with ``overwrite``.
 
     Args:
         run_dirs: two or more run directories; each is labelled by its summary's task/model.
-        out_dir: output directory (created if missing).
+        out_dir: the comparison directory to create.
+        overwrite: replace an earlier comparison directory at ``out_dir``.
 
     Returns:
         The path of the written report.
 
     Raises:
-        ValueError: fewer than two runs, unreadable runs.
+        ValueError: fewer than two runs, unreadable runs, an ``out_dir`` the output policy
+            refuses (the current directory, a compared run or a parent of one).
         FileNotFoundError: a run directory or its ``summary.json`` is missing.
+        FileExistsError: ``out_dir`` holds other files, or an earlier comparison without
+            ``overwrite``.
 
     Example:
         >>> write_comparison_report(["runs/sms-spam", "runs/trec-6"], "runs/compare")
@@ -146,8 +160,12 @@ def write_comparison_report(run_dirs: Sequence[str | os.PathLike[str]],
     """
     if isinstance(run_dirs, (str, os.PathLike)) or len(run_dirs) < 2:
         raise ValueError("compare needs at least two run directories")
+    check_output_dir(out_dir, marker=COMPARISON_FILE, schema=COMPARISON_SCHEMA,
+                     overwrite=overwrite, inputs=run_dirs)
     runs = [read_run(d) for d in run_dirs]
     html = render_comparison(runs)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return _write_atomic(out / REPORT_FILE, html)
+    manifest = {"schema": COMPARISON_SCHEMA, "runs": [str(d) for d in run_dirs]}
+    with atomic_directory(out_dir) as tmp:
+        (tmp / REPORT_FILE).write_text(html, encoding="utf-8")
+        (tmp / COMPARISON_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return Path(out_dir) / REPORT_FILE

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
                  "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -66,8 +69,9 @@ window.addEventListener("unhandledrejection", function (e) { __synapseRecord(e.r
 
 
 def esc(value: object) -> str:
-    """HTML-escape any value (quotes included)."""
-    return html.escape(str(value), quote=True)
+    """HTML-escape any value (quotes included); control characters that HTML cannot hold
+    (NUL and the other C0/C1 codes except tab and newlines) are shown as U+FFFD."""
+    return html.escape(_CONTROL.sub("\ufffd", str(value)), quote=True)
 
 
 def fmt(value: Any, digits: int = 3) -> str:

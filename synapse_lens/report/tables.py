@@ -15,11 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-logger = logging.getLogger(__name__)
+from synapse_lens.schema import SUMMARY_FILE, TABLES_DIR
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.json"
-TABLES_DIR = "tables"
+logger = logging.getLogger(__name__)
 
 #: table name -> what produces it (the CSV is ``tables/<name>.csv``). Summaries
 #: (``ablation_summary``, ``class_asymmetry``, ``redundancy_minimal``) are recomputed by
@@ -39,9 +37,9 @@ TABLE_NAMES: dict[str, str] = {
     "class_asymmetry": "classwise.class_asymmetry(class_matrix)",
     "overlap": "classwise.topk_overlap(per-class rankings, ks)",
     "noise": "sweeps.noise_curve(...) (per seed)",
-    "redirection": "redirection.redirection(...).weights (per seed)",
-    "redirection_logit": "redirection.redirection(...).logit_bias",
-    "minimal_bias": "redirection.redirection(...).minimal_bias",
+    "redirection": "redirect.redirection(...).weights (per seed)",
+    "redirection_logit": "redirect.redirection(...).logit_bias",
+    "minimal_bias": "redirect.redirection(...).minimal_bias",
 }
 
 
