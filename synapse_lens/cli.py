@@ -8,10 +8,11 @@ supported checkpoint and CSV/TSV/JSONL file), ``compare`` (one report across run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,23 @@ def _smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _transformers_bars(enabled: bool) -> Iterator[None]:
+    """transformers' own progress bars (e.g. "Loading weights") on or off for one command."""
+    if enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``synapse-lens`` argument parser."""
     parser = argparse.ArgumentParser(prog="synapse-lens", description=__doc__,
@@ -233,11 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        if quiet:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # the "Loading weights" bar
-        return int(args.func(args))
+        with _transformers_bars(enabled=not quiet):
+            return int(args.func(args))
     except USER_ERRORS as err:
         # The user's input was refused (bad file, model directory, option, output path): one
         # line, exit 2. Anything else is a bug in synapse_lens and keeps its traceback.

@@ -89,7 +89,8 @@ def test_compare_report_covers_every_family(runs: dict[str, Path], tmp_path: Pat
         # trace names are "<task> · <model directory>", JSON-escaped inside the script
         shown = set(re.findall(r"data \\u00b7 ([a-z-]+)", script))
         assert shown == set(runs), (figure, shown)
-    assert [p.name for p in out.iterdir()] == ["report.html"]  # atomic: no temporary leftovers
+    # atomic: no temporary leftovers; comparison.json marks the directory as synapse_lens output
+    assert sorted(p.name for p in out.iterdir()) == ["comparison.json", "report.html"]
 
 
 def test_compare_tables_line_up_across_families(runs: dict[str, Path]) -> None:

@@ -175,7 +175,7 @@ def check_vocabulary(tokenizer: Any, embeddings: nn.Embedding) -> None:
     size = len(tokenizer)
     if size > embeddings.num_embeddings:
         raise ValueError(
-            f"the tokenizer has {size} tokens but the model's embedding table only "
+            f"the tokenizer has {size} tokens but the model's embedding table has only "
             f"{embeddings.num_embeddings} rows: this tokenizer does not belong to this model")
 
 

@@ -3,6 +3,8 @@ signed changes, hook points in words, and row selection."""
 
 from __future__ import annotations
 
+from typing import SupportsFloat
+
 import pandas as pd
 
 GLOBAL = "__global__"
@@ -10,20 +12,20 @@ ALL = "__all__"
 FLIP = "__flip__"
 
 
-def round1(value: float) -> str:
-    """One decimal, never "-0.0"."""
-    text = f"{value:.1f}"
+def round1(value: SupportsFloat) -> str:
+    """One decimal, never "-0.0" (numpy and pandas scalars welcome)."""
+    text = f"{float(value):.1f}"
     return "0.0" if text == "-0.0" else text
 
 
-def pct(x: float) -> str:
+def pct(x: SupportsFloat) -> str:
     """A fraction as a percentage, ``0.971 -> '97.1 %'``."""
-    return f"{round1(100 * x)} %"
+    return f"{round1(100 * float(x))} %"
 
 
-def pts(x: float) -> str:
+def pts(x: SupportsFloat) -> str:
     """A difference of fractions in percentage points, ``0.42 -> '42.0 points'``."""
-    return f"{round1(100 * x)} points"
+    return f"{round1(100 * float(x))} points"
 
 
 def neurons(n: object) -> str:
@@ -32,10 +34,11 @@ def neurons(n: object) -> str:
     return f"{count} neuron" + ("" if count == 1 else "s")
 
 
-def change(drop: float, what: str = "") -> str:
+def change(drop: SupportsFloat, what: str = "") -> str:
     """A signed drop in words: ``0.2 -> 'a drop of 20.0 points'``, ``-0.1 -> 'a rise of 10.0
     points'`` (``what`` is inserted after the noun, e.g. ``' in recall'``)."""
-    return (f"a drop{what} of {pts(drop)}" if drop >= 0 else f"a rise{what} of {pts(-drop)}")
+    value = float(drop)
+    return (f"a drop{what} of {pts(value)}" if value >= 0 else f"a rise{what} of {pts(-value)}")
 
 
 def where(hook: object, layer: object) -> str:
