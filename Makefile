@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/synapse-lens demo
+	$(VENV)/bin/synapse-lens demo --overwrite
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

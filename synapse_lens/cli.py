@@ -123,6 +123,19 @@ def _finish(run_dir: Path, started: float) -> int:
     return 0
 
 
+def _check_demo_config(config: Any) -> None:
+    """The analysis options fit the demo classifiers (fine-tunes of the offline MiniLM)."""
+    import transformers
+
+    from synapse_lens.models import minilm_path
+    from synapse_lens.models.checkpoints import encoder_widths
+
+    base = transformers.AutoConfig.from_pretrained(minilm_path(), local_files_only=True,
+                                                   trust_remote_code=False)
+    n_layers, d_model, _, _ = encoder_widths(base, "bert")
+    config.check(n_layers, d_model)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
@@ -133,6 +146,7 @@ def _demo(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     out = Path(args.out or f"runs/{args.task}")
     check_out_dir(out, overwrite=args.overwrite)
+    _check_demo_config(config)  # before a cold demo spends a minute fine-tuning
     model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
                                          progress=not args.quiet)
     data = splits.held_out

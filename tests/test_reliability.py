@@ -433,6 +433,17 @@ def test_bad_option_values_are_refused_by_the_parser(option: list[str],
     assert "error:" in capsys.readouterr().err
 
 
+def test_demo_options_are_checked_before_fine_tuning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("SYNAPSE_LENS_CACHE", str(cache))
+    assert main(["demo", "--out", str(tmp_path / "run"), "--k", "8,500", "--quiet"]) == 2
+    assert "ks [500] exceed the width 384" in _one_line_error(capsys.readouterr().err)
+    assert list(cache.iterdir()) == [] and not (tmp_path / "run").exists()
+
+
 def test_layers_that_do_not_exist_fail_before_caching(work: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
     assert _run(work, tmp_path / "run", "--layers", "0,7") == 2
