@@ -99,7 +99,7 @@ class HookedEncoderClassifier(HookedEncoder):
         token_type_ids: Int[Tensor, "batch pos"] | None = None,
         one_zero_attention_mask: Int[Tensor, "batch pos"] | None = None,
         attention_mask: Int[Tensor, "batch pos"] | None = None,
-        padding_side: Literal["right"] | None = None,
+        padding_side: str | None = None,
     ) -> Float[Tensor, "batch n_classes"] | None:
         """Class logits ``[batch, n_classes]`` (``return_type=None``: ``None``).
 
