@@ -87,6 +87,28 @@ def true_prob(x: MetricInputs) -> float:
     return float(probs[np.arange(len(probs)), x.clean.labels].mean())
 
 
+def logit_margin(logits: Float[Tensor, "n n_classes"],
+                 classes: Int[Tensor, " n"]) -> Float[Tensor, " n"]:
+    """Per example, the logit of ``classes[i]`` minus the largest other logit (differentiable;
+    positive while ``classes[i]`` is predicted)."""
+    chosen = logits.gather(1, classes[:, None])[:, 0]
+    others = logits.scatter(1, classes[:, None], float("-inf"))
+    return chosen - others.max(dim=1).values
+
+
+def margin(x: MetricInputs) -> float:
+    """Mean logit margin of the *clean* prediction (its logit minus the largest other): how far
+    each example is from changing its clean prediction; ``< 0`` once it has."""
+    classes = torch.as_tensor(x.clean.preds)
+    return float(logit_margin(x.logits.double(), classes).mean())
+
+
+def true_logprob(x: MetricInputs) -> float:
+    """Mean log-probability of the true class (nats)."""
+    log_p = torch.log_softmax(x.logits.double(), dim=1).numpy()
+    return float(log_p[np.arange(len(log_p)), x.clean.labels].mean())
+
+
 def kl(x: MetricInputs) -> float:
     """Mean over examples of KL(clean ‖ intervened) between the softmax distributions (nats)."""
     log_p = torch.log_softmax(x.clean.logits.double(), dim=1)
@@ -113,6 +135,12 @@ def pred_share(x: MetricInputs) -> dict[str, float]:
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy, "macro_f1": macro_f1, "flip_rate": flip_rate,
     "true_prob": true_prob, "kl": kl, "recall": recall, "pred_share": pred_share,
+    "margin": margin, "true_logprob": true_logprob,
+}
+#: Whether a larger value of a metric means the classifier does better (for gaps and verdicts).
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True, "macro_f1": True, "true_prob": True, "margin": True, "true_logprob": True,
+    "flip_rate": False, "kl": False,
 }
 DEFAULT_METRICS = ("accuracy", "macro_f1", "flip_rate", "true_prob", "kl")
 

@@ -251,6 +251,31 @@ class ProbeResults:
                                   label_names=self.label_names, standardize=standardize)
                 for name in self.names for t in targets]
 
+    def contribution_rankings(
+        self, acts: ClsActivations, targets: Sequence[str] | None = None,
+    ) -> list[Ranking]:
+        """Contribution-aware probe rankings (``method="probe_contribution"``).
+
+        The standardised score (:meth:`ranking`) divides every unit by its standard deviation,
+        so a unit that varies little but is large — an outlier dimension the model leans on —
+        scores low. This score puts the scale back: the probe's *raw* coefficient (standardised
+        coefficient / the scaler's std) times the unit's mean ``|x|`` on the training examples,
+        i.e. the probe logit a zero-ablation of the unit would remove. Norm over classes
+        (global) or the class's own row, as :meth:`ranking`.
+        """
+        check_activations(self, acts)
+        targets = self.targets() if targets is None else list(targets)
+        out = []
+        for name in self.names:
+            probe = self._probe(name)
+            scale = np.asarray(probe[0].scale_, dtype=np.float64)
+            size = acts.numpy(name)[self.train_idx].astype(np.float64)
+            contribution = standardised_coef(probe) / scale * np.abs(size).mean(0)
+            out += [Ranking(name, self.layers[name],
+                            coef_scores(contribution, probe[-1].classes_, self.class_id(t)), t,
+                            "probe_contribution") for t in targets]
+        return out
+
     def selectivity(self) -> pd.DataFrame:
         """Control-task selectivity on the test split.
 

@@ -22,7 +22,7 @@ import pandas as pd
 from jaxtyping import Float, Int
 
 GLOBAL = "__global__"
-Method = Literal["probe", "probeless"]
+Method = Literal["probe", "probe_contribution", "probeless", "attribution", "exact"]
 RANKING_COLUMNS = ["hook_name", "layer", "neuron", "class", "method", "score", "rank"]
 
 
