@@ -66,12 +66,6 @@ def _metric_sum(logits: Tensor, metric: str, classes: Tensor) -> Tensor:
     return torch.log_softmax(logits, dim=1).gather(1, classes[:, None]).sum()
 
 
-def _clean_preds(model: Any, batches: list[dict[str, Tensor]]) -> list[Tensor]:
-    with torch.no_grad():  # not inference_mode: the predictions index a graph later
-        return [model(b["input_ids"], attention_mask=b["attention_mask"]).argmax(1).cpu()
-                for b in batches]
-
-
 def _capture(store: dict[str, Tensor], name: str) -> Any:
     """Keep the activation at ``name`` (keyed by the requested name: TL 4 resolves aliases)."""
 
@@ -138,7 +132,6 @@ def attribution_rankings(
     for name in names:
         info.names.parse(name)  # ValueError for unknown hooks
     order, batches = _batches(model, data.texts, batch_size, max_length)
-    preds = _clean_preds(model, batches)
     labels = torch.as_tensor(data.labels[order])
     # per example and unit: sum over edited positions of g*a and of g (the mean baseline is
     # applied at the end: g.(a - mu) = g.a - mu.g), and the activation sums for mu
@@ -147,14 +140,16 @@ def attribution_rankings(
     act_sum = {n: torch.zeros(info.width(n), dtype=torch.float64) for n in names}
     act_count = dict.fromkeys(names, 0)
     start = 0
-    for enc, pred in zip(tqdm(batches, desc="attribution", disable=not progress), preds):
+    for enc in tqdm(batches, desc="attribution", disable=not progress):
         n = enc["input_ids"].shape[0]
         store: dict[str, Tensor] = {}
         capture = [(h, _capture(store, h)) for h in names]
         with torch.enable_grad(), model.hooks(fwd_hooks=capture):
             logits = model(enc["input_ids"], attention_mask=enc["attention_mask"])
-            classes = pred if metric == "margin" else labels[start:start + n]
-            total = _metric_sum(logits.double(), metric, classes.to(logits.device))
+            # the capture hooks change nothing: these are the clean logits and predictions
+            classes = (logits.detach().argmax(1) if metric == "margin"
+                       else labels[start:start + n].to(logits.device))
+            total = _metric_sum(logits.double(), metric, classes)
             grads = torch.autograd.grad(total, [store[h] for h in names], allow_unused=True)
         mask = enc["attention_mask"].to(torch.float64).cpu()
         for name, grad in zip(names, grads):

@@ -58,6 +58,17 @@ def _positive_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _methods(text: str) -> tuple[str, ...]:
+    from synapse_lens.pipeline import RANKING_METHODS
+
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in values if v not in RANKING_METHODS]
+    if not values or unknown or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct methods among {','.join(RANKING_METHODS)}, got {text!r}")
+    return values
+
+
 def _count(minimum: int) -> Any:
     def parse(text: str) -> int:
         try:
@@ -79,7 +90,7 @@ def _max_examples(text: str) -> int | None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from synapse_lens.pipeline import DEFAULT_KS, RunConfig
+    from synapse_lens.pipeline import DEFAULT_KS, RANKING_METHODS, RunConfig
 
     d = RunConfig()
     g = parser.add_argument_group("analysis options")
@@ -88,6 +99,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--stress-layers", type=_int_list, default=None,
                    help="layers whose rankings drive the ablation curves (default: every other "
                         "analysed layer, ending with the last)")
+    g.add_argument("--rankings", type=_methods, default=d.rankings,
+                   help="ranking methods compared, from " + ",".join(RANKING_METHODS)
+                        + f" (default: {','.join(d.rankings)})")
+    g.add_argument("--no-exact", dest="exact", action="store_false",
+                   help="skip the exact single-unit ranking of the last layer")
     g.add_argument("--k", dest="ks", type=_positive_list, default=d.ks,
                    help="unit-set sizes for ablation curves, each at most the model's width "
                         f"(default: those of {','.join(map(str, DEFAULT_KS))} that fit)")
@@ -111,7 +127,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> Any:
     from synapse_lens.pipeline import RunConfig
 
-    return RunConfig(layers=args.layers, stress_layers=args.stress_layers, ks=args.ks,
+    return RunConfig(layers=args.layers, stress_layers=args.stress_layers,
+                     rankings=args.rankings, exact=args.exact, ks=args.ks,
                      n_seeds=args.n_seeds, class_k=args.class_k,
                      max_examples=args.max_examples, batch_size=args.batch_size,
                      max_length=args.max_length, device=args.device, seed=args.seed)

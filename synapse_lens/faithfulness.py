@@ -44,8 +44,8 @@ FAITHFULNESS_COLUMNS = [
     "gap_bottom_high", "verdict", "spearman_exact", "overlap_exact", "overlap_k",
 ]
 VERDICTS = ("causal", "anti-causal", "indistinguishable", "untested")
-#: Robust z-score above which a unit is an outlier dimension (see :func:`outlier_units`).
-OUTLIER_Z = 6.0
+#: How many times a typical unit's scale an outlier dimension's is (see :func:`outlier_units`).
+OUTLIER_RATIO = 20.0
 
 
 def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -176,20 +176,22 @@ def best_method(table: pd.DataFrame, hook_name: str, metric: str = "true_prob",
                                 kind="stable")["method"].iloc[0])
 
 
-def outlier_units(acts: object, names: Sequence[str], z: float = OUTLIER_Z) -> pd.DataFrame:
-    """Outlier dimensions: units whose mean |activation| stands far above their layer's.
+def outlier_units(acts: object, names: Sequence[str],
+                  ratio: float = OUTLIER_RATIO) -> pd.DataFrame:
+    """Outlier dimensions: units whose activation scale stands far above their layer's.
 
-    Rule: a unit's mean absolute [CLS] activation, as a robust z-score against the other units
-    of its hook — ``(x − median) / (1.4826 · MAD)`` — exceeds ``z`` (default 6).
+    Rule: a unit's mean absolute [CLS] activation is at least ``ratio`` (default 20) times the
+    median of that quantity over the units of its hook (the "outlier dimensions" of BERT-family
+    models, Kovaleva et al. 2021). A hook whose median is 0 has no scale to compare with.
 
     Args:
         acts: :class:`~synapse_lens.ClsActivations`.
         names: hooks to scan.
-        z: the threshold.
+        ratio: the threshold.
 
     Returns:
         Columns ``hook_name``, ``layer``, ``neuron``, ``mean_abs``, ``median_abs`` (of the
-        hook), ``robust_z``; one row per outlier, by depth then descending z.
+        hook), ``ratio``; one row per outlier, by depth then descending ratio.
 
     Example:
         >>> outlier_units(acts, acts.names)  # doctest: +SKIP
@@ -198,15 +200,13 @@ def outlier_units(acts: object, names: Sequence[str], z: float = OUTLIER_Z) -> p
     for name in names:
         x = acts[name].abs().mean(0).double().numpy()  # type: ignore[index]
         median = float(np.median(x))
-        mad = float(np.median(np.abs(x - median))) * 1.4826
-        if mad <= 0:
-            continue  # constant or near-constant hook: no scale to stand out from
-        scores = (x - median) / mad
-        for unit in np.argsort(-scores, kind="stable"):
-            if scores[unit] <= z:
+        if median <= 0:
+            continue
+        for unit in np.argsort(-x, kind="stable"):
+            if x[unit] < ratio * median:
                 break
             rows.append({"hook_name": name, "layer": acts.layer(name),  # type: ignore[attr-defined]
                          "neuron": int(unit), "mean_abs": float(x[unit]),
-                         "median_abs": median, "robust_z": float(scores[unit])})
+                         "median_abs": median, "ratio": float(x[unit] / median)})
     return pd.DataFrame(rows, columns=["hook_name", "layer", "neuron", "mean_abs", "median_abs",
-                                       "robust_z"])
+                                       "ratio"])

@@ -29,17 +29,26 @@ import pandas as pd
 
 from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_dir
+from synapse_lens.attribution import attribution_rankings, exact_ranking
 from synapse_lens.data import TextDataset, align_labels
+from synapse_lens.experiments import summarize
+from synapse_lens.faithfulness import best_method, faithfulness, outlier_units
 from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
-from synapse_lens.rankings import GLOBAL, ranking_agreement, rankings_frame
+from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redundancy import redundancy
 from synapse_lens.report import headline, prepare, write_report
 from synapse_lens.schema import RUN_SCHEMA, SUMMARY_FILE
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
+from synapse_lens.sweeps import ablation_curve
 
 logger = logging.getLogger(__name__)
+
+#: Ranking methods a run can compare (``RunConfig.rankings``).
+RANKING_METHODS = ("probe", "probeless", "attribution", "probe_contribution")
+#: Metrics of the ablation curves (continuous ones first: they move before accuracy does).
+ABLATION_METRICS = ("true_prob", "margin", "kl", "accuracy", "macro_f1", "flip_rate")
 
 #: Unit-set sizes of the ablation curves when ``RunConfig.ks`` is ``None`` (those that fit the
 #: model's width are used).
@@ -53,6 +62,12 @@ class RunConfig:
     Attributes:
         layers: encoder layers to probe and rank (``None``: all); the embeddings output is
             always probed.
+        rankings: ranking methods compared in the ablation curves and the faithfulness table
+            (:data:`RANKING_METHODS`); the class-wise, noise and redirection experiments use
+            the one the faithfulness table finds most causal at the last layer (the first
+            listed when none is causal).
+        exact: also rank the last analysed layer by exact single-unit ablation (one condition
+            per unit, resumed at the head: cheap), the reference the others are scored against.
         stress_layers: layers whose rankings drive the ablation curves (``None``: every other
             analysed layer, ending with the last one; sweeps cost one forward pass per
             condition, so this keeps the default run within minutes on 2 CPU cores).
@@ -76,6 +91,8 @@ class RunConfig:
 
     layers: tuple[int, ...] | None = None
     stress_layers: tuple[int, ...] | None = None
+    rankings: tuple[str, ...] = ("probe", "probeless", "attribution")
+    exact: bool = True
     ks: tuple[int, ...] | None = None
     n_seeds: int = 5
     class_k: int = 16
@@ -92,6 +109,10 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        unknown = [m for m in self.rankings if m not in RANKING_METHODS]
+        if not self.rankings or unknown or len(set(self.rankings)) != len(self.rankings):
+            raise ValueError(f"rankings must be distinct methods among {list(RANKING_METHODS)}, "
+                             f"got {list(self.rankings)}")
         if self.ks is not None and (not self.ks or any(k <= 0 for k in self.ks)):
             raise ValueError(f"ks must be positive unit counts, got {self.ks}")
         for name in ("layers", "stress_layers"):
@@ -221,6 +242,53 @@ def _check_classes(data: TextDataset) -> None:
                          "evaluation splits: add examples or drop the class")
 
 
+def _rankings(config: RunConfig, model: Any, probes: Any, acts: Any, train: TextDataset,
+              hooks: Sequence[str], *, progress: bool, batch_size: int,
+              max_length: int) -> dict[str, list[Ranking]]:
+    """Global and per-class rankings of every probed hook, per requested method (ranked on the
+    probes' training examples, evaluated on the held-out ones)."""
+    out: dict[str, list[Ranking]] = {}
+    for method in config.rankings:
+        if method == "probe":
+            out[method] = probes.rankings()
+        elif method == "probeless":
+            out[method] = probes.probeless_rankings(acts)
+        elif method == "probe_contribution":
+            out[method] = probes.contribution_rankings(acts)
+        else:
+            logger.info("attribution rankings of %d hooks (one forward and backward pass per "
+                        "batch)", len(hooks))
+            out[method] = attribution_rankings(model, train, hooks, progress=progress,
+                                               batch_size=batch_size, max_length=max_length)
+    return out
+
+
+def outlier_ablation(model: Any, data: TextDataset, outliers: pd.DataFrame, *,
+                     n_seeds: int, seed: int, max_per_hook: int = 3, progress: bool = False,
+                     batch_size: int = 32, max_length: int = 128) -> pd.DataFrame:
+    """Each outlier unit zero-ablated alone at [CLS] against ``n_seeds`` random single units of
+    its hook: the :func:`~synapse_lens.experiments.summarize` table of the ``max_per_hook``
+    strongest outliers of each hook, with a ``neuron`` column (``method`` is ``"outlier"``)."""
+    info = classifier_info(model)
+    rankings = []
+    for hook, group in outliers.groupby("hook_name", sort=False):
+        for unit in group["neuron"].head(max_per_hook):
+            scores = np.zeros(info.width(str(hook)))
+            scores[int(unit)] = 1.0
+            rankings.append(Ranking(str(hook), int(group["layer"].iloc[0]), scores,
+                                    method=f"outlier:{int(unit)}"))
+    if not rankings:
+        return pd.DataFrame(columns=["hook_name", "layer", "neuron", "order", "k", "metric",
+                                     "mean", "ci_low", "ci_high", "clean_value"])
+    table = summarize(ablation_curve(
+        model, data, rankings, [1], orders=("top", "random"), n_seeds=n_seeds, seed=seed,
+        metrics=ABLATION_METRICS, progress=progress, batch_size=batch_size,
+        max_length=max_length))
+    table["neuron"] = table["method"].str.split(":").str[1].astype(int)
+    table["method"] = "outlier"
+    return table
+
+
 def run_synapse(
     model: Any,
     data: TextDataset,
@@ -289,25 +357,50 @@ def run_synapse(
     red = redundancy(probes, acts, seed=config.seed, progress=progress)
 
     eval_data = data.subset(probes.test_idx)
+    eval_stats = acts.subset(probes.test_idx)
+    by_method = _rankings(config, model, probes, acts, data.subset(probes.train_idx), hooks,
+                          progress=progress, **batch)
     last = info.names.resid_post(max(layers))
     stress_layers = (sorted(layers)[::-1][::2] if config.stress_layers is None
                      else config.stress_layers)
     stress_hooks = {info.names.resid_post(layer) for layer in stress_layers}
-    stress_rankings = [r for r in probe_rankings
-                       if (r.target == GLOBAL and r.hook_name in stress_hooks)
-                       or r.hook_name == last]
-    stress = run_stress_tests(model, eval_data, stress_rankings,
-                              config.stress_config(info.d_model),
-                              stats=acts.subset(probes.test_idx), progress=progress)
+    exact = []
+    if config.exact:
+        logger.info("exact single-unit ranking of %s (%d conditions)", last, info.width(last))
+        exact = [exact_ranking(model, data.subset(probes.train_idx), last, progress=progress,
+                               **batch)]
+    stress_cfg = config.stress_config(info.d_model)
+    glob = [r for method in config.rankings for r in by_method[method]
+            if r.target == GLOBAL and r.hook_name in stress_hooks] + exact
+    ablation = ablation_curve(model, eval_data, glob, stress_cfg.ks, n_seeds=config.n_seeds,
+                              seed=config.seed, metrics=ABLATION_METRICS, progress=progress,
+                              **batch)
+    faith = faithfulness(ablation, widths={h: info.width(h) for h in stress_hooks},
+                         intervention="zero", position="cls", rankings=glob, exact=exact)
+    chosen = best_method(faith[faith["method"].isin(config.rankings)], last,
+                         default=config.rankings[0])
+    logger.info("class-wise and redirection experiments use the %r ranking", chosen)
+    outliers = outlier_units(acts, hooks)
+    stress = run_stress_tests(model, eval_data,
+                              [r for r in by_method[chosen] if r.hook_name == last],
+                              dataclasses.replace(stress_cfg, ablation=False),
+                              stats=eval_stats, progress=progress)
+    every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,
         "selectivity": probes.selectivity(),
-        "rankings": rankings_frame(probe_rankings + probeless),
+        "rankings": rankings_frame(every_ranking),
         "agreement": ranking_agreement(probe_rankings, probeless, list(ks)),
         "stability": bootstrap_stability(probes, acts, ks=list(ks), n_boot=config.n_boot,
                                          seed=config.seed, progress=progress),
         "redundancy": red.table,
         "redundancy_minimal": red.minimal,
+        "ablation": ablation,
+        "ablation_summary": summarize(ablation),
+        "faithfulness": faith,
+        "outliers": outliers,
+        "outlier_ablation": outlier_ablation(model, eval_data, outliers, n_seeds=config.n_seeds,
+                                             seed=config.seed, progress=progress, **batch),
         **stress,
     }
     clean_logits = predict_logits(model, eval_data.texts, **batch)
@@ -324,6 +417,7 @@ def run_synapse(
                  "class_counts": {name: int((data.labels == i).sum())
                                   for i, name in enumerate(data.label_names)}},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
+        "class_experiments_ranking": chosen,
         "headline": headline(prepare(tables)),
         "examples": [{"text": eval_data.texts[i], "label": info.id2label[eval_data.labels[i]],
                       "prediction": info.id2label[predictions[i]]}

@@ -34,6 +34,8 @@ class StressConfig:
 
     Attributes:
         ks: ablation set sizes (``0`` = clean reference).
+        ablation: run the ablation curve (``False`` when the caller ran its own, e.g. over
+            several ranking methods).
         n_seeds: random-k repetitions in the ablation curve (>= 5 for a 95 % interval).
         ablation_targets: ``"global"`` (global rankings only) or ``"all"`` (also per class).
         class_k: units ablated per class in the class matrix; also the top-k of the overlaps.
@@ -53,6 +55,7 @@ class StressConfig:
     """
 
     ks: tuple[int, ...] = (0, 5, 20, 50, 100)
+    ablation: bool = True
     n_seeds: int = 5
     ablation_targets: Literal["global", "all"] = "global"
     class_k: int = 10
@@ -142,10 +145,11 @@ def run_stress_tests(
     clean = clean_run(model, data, **run)  # type: ignore[arg-type]
     shared = dict(clean=clean, progress=progress, **run)
     tables: dict[str, pd.DataFrame] = {}
-    tables["ablation"] = ablation_curve(
-        model, data, main if cfg.ablation_targets == "global" else items, cfg.ks,
-        n_seeds=cfg.n_seeds, seed=cfg.seed, **shared)  # type: ignore[arg-type]
-    tables["ablation_summary"] = summarize(tables["ablation"])
+    if cfg.ablation:
+        tables["ablation"] = ablation_curve(
+            model, data, main if cfg.ablation_targets == "global" else items, cfg.ks,
+            n_seeds=cfg.n_seeds, seed=cfg.seed, **shared)  # type: ignore[arg-type]
+        tables["ablation_summary"] = summarize(tables["ablation"])
     if per_class:
         tables["class_matrix"] = class_matrix(model, data, per_class, cfg.class_k,
                                               **shared)  # type: ignore[arg-type]

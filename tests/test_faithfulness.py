@@ -185,4 +185,4 @@ def test_outlier_units_rule() -> None:
                           {"h": 0, "c": -1})
     out = outlier_units(acts, ["h", "c"])
     assert out["neuron"].tolist() == [7] and out["hook_name"].tolist() == ["h"]
-    assert out["robust_z"].iloc[0] > 6
+    assert out["ratio"].iloc[0] > 20

@@ -18,6 +18,7 @@ Example:
 from synapse_lens.plots._base import NothingToPlot, hook_order
 from synapse_lens.plots.analysis import (
     agreement_figure,
+    faithfulness_figure,
     probe_figure,
     ranking_figure,
     redundancy_figure,
@@ -46,6 +47,7 @@ __all__ = [
     "compare_asymmetry_figure",
     "compare_probe_figure",
     "compare_redundancy_figure",
+    "faithfulness_figure",
     "hook_order",
     "logit_redirection_figure",
     "minimal_bias_figure",

@@ -259,3 +259,52 @@ def agreement_figure(agreement: pd.DataFrame, target: str = GLOBAL) -> go.Figure
     fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
     fig.update_yaxes(title_text="shared fraction of top-k", range=[0, 1.05])
     return finish(fig, f"Probe vs probeless ranking agreement ({target_name(target)})")
+
+
+FAITHFULNESS_PLOT_COLUMNS = ["hook_name", "layer", "method", "metric", "gap_top", "gap_top_low",
+                             "gap_top_high", "verdict"]
+_MARKERS = ("circle", "diamond", "square", "triangle-up", "x", "star")
+
+
+def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob") -> go.Figure:
+    """Which ranking finds the neurons the model uses: per hook point and ranking method, how
+    much more ablating its top-k units costs than ablating random-k units (``gap_top``, a
+    fraction of the clean metric, with its 95 % interval over random seeds). Above 0: the
+    ranking is causal; below 0: anti-causal.
+
+    Args:
+        faithfulness: ``faithfulness`` table (:func:`synapse_lens.faithfulness.faithfulness`).
+        metric: which metric's gaps to show.
+
+    Returns:
+        One trace per method (markers with error bars, dashed connecting lines) over depth.
+
+    Raises:
+        ValueError: missing columns. NothingToPlot: no rows for ``metric``.
+    """
+    require(faithfulness, FAITHFULNESS_PLOT_COLUMNS, "faithfulness")
+    df = nonempty(pick(faithfulness, metric=metric), f"metric {metric!r}")
+    df = df[pd.to_numeric(df["gap_top"], errors="coerce").notna()]
+    df = nonempty(df, f"metric {metric!r} with a measured gap")
+    hooks = hook_order(df)
+    depth, names = _depths(df, hooks)
+    fig = go.Figure()
+    fig.add_hline(y=0, line={"color": "#7f7f7f", "width": 1})
+    for i, method in enumerate(dict.fromkeys(df["method"].astype(str))):
+        part = df[df["method"].astype(str) == method].set_index("hook_name")
+        rows = [part.loc[h] if h in part.index else None for h in hooks]
+        y = [None if r is None else 100 * float(r["gap_top"]) for r in rows]
+        up = [0.0 if r is None else 100 * (float(r["gap_top_high"]) - float(r["gap_top"]))
+              for r in rows]
+        down = [0.0 if r is None else 100 * (float(r["gap_top"]) - float(r["gap_top_low"]))
+                for r in rows]
+        verdicts = ["" if r is None else label(r["verdict"]) for r in rows]
+        fig.add_trace(go.Scatter(
+            x=depth, y=y, mode="lines+markers", name=label(method),
+            marker={"symbol": _MARKERS[i % len(_MARKERS)], "size": 10, "color": color(i)},
+            line={"dash": "dot", "width": 1, "color": color(i)},
+            error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
+            customdata=verdicts, hovertemplate="%{y:.2f} %% (%{customdata})<extra></extra>"))
+    fig.update_xaxes(tickvals=depth, ticktext=names, title="hook point")
+    fig.update_yaxes(title=f"top-k vs random-k: extra drop of {label(metric)} (% of clean)")
+    return finish(fig, "Which ranking finds the neurons the model uses (above 0: causal)")

@@ -35,6 +35,78 @@ from synapse_lens.report.wording import (
 NEGLIGIBLE = 0.005
 
 
+def faithfulness_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Which ranking is causal where: each method's top-k vs random-k gap with its interval at
+    every stress hook, and the agreement with the exact single-unit ranking."""
+    faith = t.get("faithfulness")
+    if faith is None or faith.empty:
+        return None
+    metric = "true_prob" if (faith["metric"] == "true_prob").any() else str(faith["metric"].iloc[0])
+    rows = depth_sorted(faith[(faith["metric"] == metric) & (faith["method"] != "exact")])
+    rows = rows[pd.to_numeric(rows["gap_top"], errors="coerce").notna()]
+    if rows.empty:
+        return None
+    first = rows.iloc[0]
+    parts = []
+    for (hook, layer), group in rows.groupby(["hook_name", "layer"], sort=False):
+        calls = [f"{r['method']} {r['verdict']} ({_signed_pct(r['gap_top'])}, 95 % interval "
+                 f"{_signed_pct(r['gap_top_low'])} to {_signed_pct(r['gap_top_high'])})"
+                 for _, r in group.iterrows()]
+        parts.append(f"at {where(hook, layer)}: " + "; ".join(calls))
+    text = (f"Which ranking finds the neurons the model uses: zero-ablating a ranking's top-k "
+            f"[CLS] units (k = {str(first['ks']).replace(',', ', ')}) against random-k units "
+            f"(baseline: {int(first['n_seeds'])} random draws), the extra drop of the "
+            f"true-class probability as a share of its clean value is " + " — ".join(parts)
+            + ". Causal: the interval lies above 0; anti-causal: below 0, or the ranking's "
+            "bottom-k units hurt more than random ones.")
+    exact = faith[(faith["metric"] == metric) & (faith["method"] != "exact")
+                  & pd.to_numeric(faith["spearman_exact"], errors="coerce").notna()]
+    if not exact.empty:
+        hook, layer = exact["hook_name"].iloc[0], exact["layer"].iloc[0]
+        agree = ", ".join(f"{r['method']} {float(r['spearman_exact']):.2f}"
+                          for _, r in exact.iterrows())
+        text += (f" Against the exact single-unit ablation ranking of {where(hook, layer)}, the "
+                 f"Spearman correlations are {agree}.")
+    return text
+
+
+def _signed_pct(x: object) -> str:
+    value = 100 * float(x)  # type: ignore[arg-type]
+    text = f"{value:+.2f} %"
+    return "0.00 %" if text in ("+0.00 %", "-0.00 %") else text
+
+
+def outlier_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """Outlier dimensions and what ablating the strongest one alone does, against random units."""
+    out = t.get("outliers")
+    abl = t.get("outlier_ablation")
+    if out is None or out.empty:
+        return None
+    units = sorted({int(u) for u in out["neuron"]})
+    strongest = out.sort_values("ratio", ascending=False, kind="stable").iloc[0]
+    text = (f"{len(out)} outlier dimensions (mean |activation| at least 20× the median unit of "
+            f"their hook point) in {out['hook_name'].nunique()} hook points, units "
+            f"{', '.join(map(str, units[:8]))}{' …' if len(units) > 8 else ''}; the strongest, "
+            f"unit {int(strongest['neuron'])} at "
+            f"{where(strongest['hook_name'], strongest['layer'])}, is "
+            f"{float(strongest['ratio']):.0f}× the median unit.")
+    if abl is None or abl.empty:
+        return text
+    rows = abl[(abl["metric"] == "true_prob") & (abl["neuron"] == strongest["neuron"])
+               & (abl["hook_name"] == strongest["hook_name"])]
+    top, rand = rows[rows["order"] == "top"], rows[rows["order"] == "random"]
+    if top.empty or rand.empty:
+        return text
+    value, clean = float(top["mean"].iloc[0]), float(top["clean_value"].iloc[0])
+    low, high = float(rand["ci_low"].iloc[0]), float(rand["ci_high"].iloc[0])
+    outside = value < low or value > high
+    text += (f" Zero-ablating it alone at [CLS] moves the true-class probability from "
+             f"{pct(clean)} to {pct(value)}; a random single unit gives {pct(low)}–{pct(high)} "
+             f"(95 % interval): {'outside' if outside else 'inside'} the random control's "
+             "interval.")
+    return text
+
+
 def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     """Which layer is most decodable, with its control-task selectivity and the trend."""
     probes = t.get("probes")
@@ -285,8 +357,9 @@ def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
 
 
 FINDINGS: tuple[Callable[[Mapping[str, pd.DataFrame]], str | None], ...] = (
-    probe_finding, redundancy_finding, ablation_finding, class_finding, overlap_finding,
-    noise_finding, weight_finding, logit_finding, stability_finding)
+    faithfulness_finding, probe_finding, outlier_finding, redundancy_finding, ablation_finding,
+    class_finding, overlap_finding, noise_finding, weight_finding, logit_finding,
+    stability_finding)
 
 
 def findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:

@@ -233,6 +233,36 @@ def _redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("redundancy", "Redundancy", explain, body)
 
 
+def _faithfulness_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("A ranking is only as good as its causal test. For each ranking method and hook "
+               "point: how much more zero-ablating its top-k [CLS] units lowers the true-class "
+               "probability than ablating random-k units, averaged over the k grid (k = the "
+               "full width left out: there top = random by construction) and divided by the "
+               "clean value; bars are 95 % intervals over the random draws. Probe: "
+               "standardised probe coefficients; probeless: class-mean differences; "
+               "attribution: gradient × activation (first-order ablation effect); exact: each "
+               "unit ablated alone (last layer).")
+    faith = t.get("faithfulness")
+    if faith is None:
+        return Section("faithfulness", "Which ranking finds the neurons the model uses",
+                       explain, _absent("faithfulness"))
+    body = _figs("faithfulness", [lambda: plots.faithfulness_figure(faith)])
+    shown = faith[faith["metric"] == "true_prob"]
+    if not shown.empty:
+        body += "<h3>Verdicts (true-class probability)</h3>" + table_html(
+            shown, ["hook_name", "method", "gap_top", "gap_top_low", "gap_top_high",
+                    "gap_bottom", "verdict", "spearman_exact", "overlap_exact"],
+            ["hook point", "ranking", "top vs random", "low", "high", "bottom vs random",
+             "verdict", "Spearman vs exact", "top-k overlap vs exact"])
+    outliers = t.get("outliers")
+    if outliers is not None and not outliers.empty:
+        body += "<h3>Outlier dimensions (mean |activation| ≥ 20× the median unit)</h3>" + (
+            table_html(outliers, ["hook_name", "neuron", "mean_abs", "median_abs", "ratio"],
+                       ["hook point", "neuron", "mean |activation|", "median unit", "ratio"]))
+    return Section("faithfulness", "Which ranking finds the neurons the model uses", explain,
+                   body)
+
+
 def _ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("The k top-ranked neurons (global probe ranking) of a hook point are ablated at "
                "[CLS] during inference and accuracy is measured on held-out texts. Random-k "
@@ -303,5 +333,5 @@ def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
 
 #: The report's sections in page order; each builds a Section from (prepared tables, summary).
 SECTIONS = (_findings_section, _run_section, _probes_section, _neurons_section, _redundancy_section,
-            _ablation_section, _classes_section, _noise_section, _redirection_section,
-            _stability_section)
+            _faithfulness_section, _ablation_section, _classes_section, _noise_section,
+            _redirection_section, _stability_section)

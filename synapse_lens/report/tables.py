@@ -33,6 +33,9 @@ TABLE_NAMES: dict[str, str] = {
     "redundancy_minimal": "redundancy.redundancy(...).minimal",
     "ablation": "sweeps.ablation_curve(...) (per seed)",
     "ablation_summary": "experiments.summarize(ablation)",
+    "faithfulness": "faithfulness.faithfulness(ablation, exact=...)",
+    "outliers": "faithfulness.outlier_units(acts, hooks)",
+    "outlier_ablation": "pipeline.outlier_ablation(...) (summarised over seeds)",
     "class_matrix": "classwise.class_matrix(...)",
     "class_asymmetry": "classwise.class_asymmetry(class_matrix)",
     "overlap": "classwise.topk_overlap(per-class rankings, ks)",
@@ -57,6 +60,11 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "ablation": ("hook_name", "layer", "ranking", "method", "order", "k", "metric", "class"),
     "ablation_summary": ("hook_name", "layer", "ranking", "method", "order", "k", "metric",
                          "class", "mean", "ci_low", "ci_high", "clean_value"),
+    "faithfulness": ("hook_name", "layer", "method", "intervention", "position", "metric",
+                     "gap_top", "gap_top_low", "gap_top_high", "gap_bottom", "verdict"),
+    "outliers": ("hook_name", "layer", "neuron", "mean_abs", "median_abs", "ratio"),
+    "outlier_ablation": ("hook_name", "layer", "neuron", "order", "k", "metric", "mean",
+                         "ci_low", "ci_high", "clean_value"),
     "class_matrix": ("hook_name", "layer", "method", "ablated_class", "k", "class", "delta"),
     "class_asymmetry": ("hook_name", "layer", "k", "class", "own_drop", "collateral"),
     "overlap": ("hook_name_a", "layer_a", "class_a", "class_b", "scope", "k", "jaccard",
@@ -72,7 +80,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 _TEXT_COLUMNS = ("hook_name", "hook_name_a", "hook_name_b", "class", "class_a", "class_b", "task",
                  "split", "metric", "method", "method_a", "method_b", "ranking", "order", "units",
                  "edit", "target", "to_class", "label", "pred", "scope", "selection",
-                 "ablated_class", "verdict")
+                 "ablated_class", "verdict", "intervention", "position", "ks")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
