@@ -14,6 +14,7 @@ import torch
 
 from synapse_lens.classwise import topk_overlap
 from synapse_lens.experiments import CleanRun
+from synapse_lens.faithfulness import faithfulness
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redirect import logit_redirection, minimal_biases
 
@@ -145,13 +146,19 @@ def synthetic_tables(classes: Sequence[str] = ("ham", "spam"), *, seed: int = 0,
     logits = torch.tensor(rng.normal(size=(40, len(classes))), dtype=torch.float32)
     labels = np.asarray(rng.integers(0, len(classes), size=40), dtype=np.int64)
     clean = CleanRun(logits, labels, tuple(classes), "model-fp", "data-fp")
+    ablation = _ablation(rng, top_drop)
     return {
         "probes": _probes(probe_acc),
         "rankings": rankings_frame(probe + probeless),
         "agreement": ranking_agreement(probe, probeless, [2, 4]),
         "stability": _stability(rng),
         "redundancy": _redundancy(rng),
-        "ablation": _ablation(rng, top_drop),
+        "ablation": ablation,
+        "faithfulness": faithfulness(ablation, widths={h: WIDTH for h, _ in HOOKS},
+                                     metrics=["accuracy"]),
+        "outliers": pd.DataFrame({"hook_name": [HOOKS[1][0]], "layer": [HOOKS[1][1]],
+                                  "neuron": [3], "mean_abs": [4.0], "median_abs": [0.1],
+                                  "ratio": [40.0]}),
         "class_matrix": _class_matrix(classes, fragile or classes[-1]),
         "overlap": topk_overlap(per_class, [4]),
         "noise": _noise(rng),

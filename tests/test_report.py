@@ -72,14 +72,14 @@ def test_report_is_self_contained(html: str) -> None:
     ours = html.replace(str(get_plotlyjs()), "")  # the page around the plotly.js bundle
     assert "http://" not in ours and "https://" not in ours
     n_divs = html.count('class="plotly-graph-div"')
-    assert n_divs == html.count("Plotly.newPlot(") == 11
+    assert n_divs == html.count("Plotly.newPlot(") == 12
     ids = re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
     assert len(set(ids)) == n_divs  # unique, deterministic ids
 
 
 def test_report_has_every_section_and_examples(html: str) -> None:
-    for anchor in ("findings", "run", "probes", "neurons", "redundancy", "ablation", "classes",
-                   "noise", "redirection", "stability"):
+    for anchor in ("findings", "run", "probes", "neurons", "redundancy", "faithfulness",
+                   "ablation", "classes", "noise", "redirection", "stability"):
         assert f'<section id="{anchor}">' in html and f'href="#{anchor}"' in html
     assert "Held-out examples" in html and "see you at lunch" in html
     assert "class=\"missing\"" not in html
@@ -161,7 +161,7 @@ def test_headline_numbers(tables: dict[str, pd.DataFrame]) -> None:
 
 def test_missing_tables_leave_notices() -> None:
     empty = render_report({}, {})
-    assert empty.count('class="missing"') == 10  # every section, run details included
+    assert empty.count('class="missing"') == 11  # every section, run details included
     assert "tables/probes.csv" in empty and "Plotly.newPlot(" not in empty
     only = render_report({"probes": synthetic_tables()["probes"]}, {"task": "x"})
     assert only.count("Plotly.newPlot(") == 1
@@ -302,10 +302,12 @@ class _Figures(HTMLParser):
             self.errors += data
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("CI"),
                     reason="chromium is not installed (Debian: apt-get install chromium); the "
-                           "headless rendering check needs a real browser")
+                           "headless rendering check needs a real browser (in CI it fails "
+                           "instead: .ci/run installs chromium)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    assert shutil.which("chromium"), "chromium is missing: .ci/run installs it with apt-get"
     run = _run_dir(tmp_path / "run", synthetic_tables(("ham", XSS, "spam")), _summary())
     report = write_report(run)
     with tempfile.TemporaryDirectory() as profile:
@@ -318,7 +320,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     parser = _Figures()
     parser.feed(proc.stdout)
-    assert len(parser.drawn) == 11, proc.stdout[:500]
+    assert len(parser.drawn) == 12, proc.stdout[:500]
     assert all(parser.drawn.values()), [f for f, ok in parser.drawn.items() if not ok]
     assert parser.errors.strip() == ""
     console = [line for line in proc.stderr.splitlines()

@@ -306,5 +306,5 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob") -
             error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
             customdata=verdicts, hovertemplate="%{y:.2f} %% (%{customdata})<extra></extra>"))
     fig.update_xaxes(tickvals=depth, ticktext=names, title="hook point")
-    fig.update_yaxes(title=f"top-k vs random-k: extra drop of {label(metric)} (% of clean)")
+    fig.update_yaxes(title=f"extra drop of {label(metric)}, % of clean")
     return finish(fig, "Which ranking finds the neurons the model uses (above 0: causal)")

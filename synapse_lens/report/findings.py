@@ -36,8 +36,8 @@ NEGLIGIBLE = 0.005
 
 
 def faithfulness_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """Which ranking is causal where: each method's top-k vs random-k gap with its interval at
-    every stress hook, and the agreement with the exact single-unit ranking."""
+    """Which ranking is causal where (deepest hook first): each method's top-k vs random-k gap
+    with its interval, and the agreement with the exact single-unit ranking."""
     faith = t.get("faithfulness")
     if faith is None or faith.empty:
         return None
@@ -48,32 +48,35 @@ def faithfulness_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         return None
     first = rows.iloc[0]
     parts = []
-    for (hook, layer), group in rows.groupby(["hook_name", "layer"], sort=False):
-        calls = [f"{r['method']} {r['verdict']} ({_signed_pct(r['gap_top'])}, 95 % interval "
-                 f"{_signed_pct(r['gap_top_low'])} to {_signed_pct(r['gap_top_high'])})"
+    for (hook, layer), group in list(rows.groupby(["hook_name", "layer"], sort=False))[::-1]:
+        group = group.sort_values("gap_top", ascending=False, kind="stable")
+        calls = [f"{r['method']} {r['verdict']} {_signed_pct(r['gap_top'])} "
+                 f"[{_signed_pct(r['gap_top_low'])}, {_signed_pct(r['gap_top_high'])}]"
+                 + (" (its bottom-k costs more than random)"
+                    if r["verdict"] == "anti-causal" and float(r["gap_top_high"]) >= 0 else "")
                  for _, r in group.iterrows()]
-        parts.append(f"at {where(hook, layer)}: " + "; ".join(calls))
-    text = (f"Which ranking finds the neurons the model uses: zero-ablating a ranking's top-k "
-            f"[CLS] units (k = {str(first['ks']).replace(',', ', ')}) against random-k units "
-            f"(baseline: {int(first['n_seeds'])} random draws), the extra drop of the "
-            f"true-class probability as a share of its clean value is " + " — ".join(parts)
-            + ". Causal: the interval lies above 0; anti-causal: below 0, or the ranking's "
-            "bottom-k units hurt more than random ones.")
+        parts.append(f"{where(hook, layer)}: " + ", ".join(calls))
+    what = "the true-class probability" if metric == "true_prob" else metric
+    text = (f"Which ranking finds the neurons the model uses — zero-ablating its top-k [CLS] "
+            f"units (k = {str(first['ks']).replace(',', ' and ')}) costs this much more of "
+            f"{what} than {int(first['n_seeds'])} random draws of k units (% of the clean "
+            "value, 95 % interval): " + "; ".join(parts) + ".")
     exact = faith[(faith["metric"] == metric) & (faith["method"] != "exact")
                   & pd.to_numeric(faith["spearman_exact"], errors="coerce").notna()]
     if not exact.empty:
         hook, layer = exact["hook_name"].iloc[0], exact["layer"].iloc[0]
         agree = ", ".join(f"{r['method']} {float(r['spearman_exact']):.2f}"
-                          for _, r in exact.iterrows())
-        text += (f" Against the exact single-unit ablation ranking of {where(hook, layer)}, the "
-                 f"Spearman correlations are {agree}.")
+                          for _, r in exact.sort_values("spearman_exact", ascending=False,
+                                                        kind="stable").iterrows())
+        text += (f" Spearman correlation with the exact single-unit ablation ranking of "
+                 f"{where(hook, layer)}: {agree}.")
     return text
 
 
 def _signed_pct(x: object) -> str:
     value = 100 * float(x)  # type: ignore[arg-type]
-    text = f"{value:+.2f} %"
-    return "0.00 %" if text in ("+0.00 %", "-0.00 %") else text
+    text = f"{value:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text
 
 
 def outlier_finding(t: Mapping[str, pd.DataFrame]) -> str | None:

@@ -246,12 +246,14 @@ def _faithfulness_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     if faith is None:
         return Section("faithfulness", "Which ranking finds the neurons the model uses",
                        explain, _absent("faithfulness"))
-    body = _figs("faithfulness", [lambda: plots.faithfulness_figure(faith)])
-    shown = faith[faith["metric"] == "true_prob"]
+    metric = _prefer(faith, "metric", "true_prob")
+    body = _figs("faithfulness", [lambda: plots.faithfulness_figure(faith, metric)])
+    shown = faith[faith["metric"] == metric].copy()
     if not shown.empty:
-        body += "<h3>Verdicts (true-class probability)</h3>" + table_html(
-            shown, ["hook_name", "method", "gap_top", "gap_top_low", "gap_top_high",
-                    "gap_bottom", "verdict", "spearman_exact", "overlap_exact"],
+        gaps = ["gap_top", "gap_top_low", "gap_top_high", "gap_bottom"]
+        shown[gaps] = shown[gaps].astype(float) * 100
+        body += f"<h3>Verdicts ({esc(metric)}; gaps in % of the clean value)</h3>" + table_html(
+            shown, ["hook_name", "method", *gaps, "verdict", "spearman_exact", "overlap_exact"],
             ["hook point", "ranking", "top vs random", "low", "high", "bottom vs random",
              "verdict", "Spearman vs exact", "top-k overlap vs exact"])
     outliers = t.get("outliers")
