@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 
+import bench_attribution
 import bench_extraction
 import bench_memory
 import bench_scaling
@@ -20,7 +21,8 @@ import bench_threads
 import common
 
 BENCHMARKS = {"extraction": bench_extraction, "sweep": bench_sweep, "memory": bench_memory,
-              "scaling": bench_scaling, "threads": bench_threads}
+              "scaling": bench_scaling, "threads": bench_threads,
+              "attribution": bench_attribution}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -385,6 +385,9 @@ def run_synapse(
                               [r for r in by_method[chosen] if r.hook_name == last],
                               dataclasses.replace(stress_cfg, ablation=False),
                               stats=eval_stats, progress=progress)
+    for name in ("redirection", "overlap"):  # say which ranking drove them, as the others do
+        if name in stress and "method" not in stress[name]:
+            stress[name] = stress[name].assign(method=chosen)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,

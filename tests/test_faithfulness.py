@@ -53,6 +53,10 @@ def test_attribution_rankings_cover_hooks_and_classes(tiny_bert) -> None:  # typ
     data = from_lists(_texts(30), [i % 3 for i in range(30)], label_names=info.id2label)
     names = [info.names.resid_post(0), info.names.resid_post(1)]
     ranks = attribution_rankings(tiny_bert, data, names, position="all")
+    other = attribution_rankings(tiny_bert, data, [info.names.mlp_post(0), info.names.pooled],
+                                 per_class=False)
+    assert [r.width for r in other] == [info.d_mlp, info.d_model]
+    assert all(np.abs(r.scores).max() > 0 for r in other)
     assert [(r.hook_name, r.target) for r in ranks] == [
         (n, t) for n in names for t in ("__global__", *info.id2label)]
     glob = ranks[0].scores
