@@ -68,6 +68,7 @@ class RunConfig:
             listed when none is causal).
         exact: also rank the last analysed layer by exact single-unit ablation (one condition
             per unit, resumed at the head: cheap), the reference the others are scored against.
+            TL 4.x only: on TL 3.x each condition is a full forward, so it is skipped (logged).
         stress_layers: layers whose rankings drive the ablation curves (``None``: every other
             analysed layer, ending with the last one; sweeps cost one forward pass per
             condition, so this keeps the default run within minutes on 2 CPU cores).
@@ -365,10 +366,14 @@ def run_synapse(
                      else config.stress_layers)
     stress_hooks = {info.names.resid_post(layer) for layer in stress_layers}
     exact = []
-    if config.exact:
+    if config.exact and info.backend == "tl4-bridge":
         logger.info("exact single-unit ranking of %s (%d conditions)", last, info.width(last))
         exact = [exact_ranking(model, data.subset(probes.train_idx), last, progress=progress,
                                **batch)]
+    elif config.exact:
+        logger.info("exact ranking skipped: on TL 3.x every single-unit condition is a full "
+                    "forward pass (%d of them); call synapse_lens.attribution.exact_ranking "
+                    "to run it anyway", info.width(last))
     stress_cfg = config.stress_config(info.d_model)
     glob = [r for method in config.rankings for r in by_method[method]
             if r.target == GLOBAL and r.hook_name in stress_hooks] + exact
@@ -421,6 +426,7 @@ def run_synapse(
                                   for i, name in enumerate(data.label_names)}},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
         "class_experiments_ranking": chosen,
+        "exact_ranking": exact[0].hook_name if exact else None,
         "headline": headline(prepare(tables)),
         "examples": [{"text": eval_data.texts[i], "label": info.id2label[eval_data.labels[i]],
                       "prediction": info.id2label[predictions[i]]}
