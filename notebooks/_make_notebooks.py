@@ -166,7 +166,8 @@ from synapse_lens.zoo import ZooConfig, load_demo_classifier
 pio.renderers.default = "notebook"
 out = Path(tempfile.mkdtemp(prefix="synapse-cross-task-"))
 config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=250,
-                    sigmas=(0.0, 1.0), noise_seeds=1, eps_values=(0.0, 0.3), biases=(0.0, 1.0))
+                    sigmas=(0.0, 1.0), noise_seeds=1, eps_values=(0.0, 0.3), biases=(0.0, 1.0),
+                    rankings=("probe", "attribution"), exact=False)
           if FAST else RunConfig())""",
 """runs = []
 for task in ("sms-spam", "trec-6"):

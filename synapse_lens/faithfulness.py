@@ -19,7 +19,8 @@ the averages. With exact single-unit rankings (:func:`synapse_lens.attribution.e
 the table also gives each ranking's Spearman correlation with the exact one and the overlap of
 their top-k sets.
 
-:func:`outlier_units` finds units whose activation scale stands far above their layer's.
+:func:`outlier_units` finds units whose activation scale stands far above their layer's, and
+:func:`outlier_ablation` ablates each one alone against random single units.
 
 Example:
     >>> table = faithfulness(ablation_curve(model, ds, rankings, [4, 16]))  # doctest: +SKIP
@@ -210,3 +211,40 @@ def outlier_units(acts: object, names: Sequence[str],
                          "median_abs": median, "ratio": float(x[unit] / median)})
     return pd.DataFrame(rows, columns=["hook_name", "layer", "neuron", "mean_abs", "median_abs",
                                        "ratio"])
+
+
+def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: int = 5,
+                     seed: int = 0, max_per_hook: int = 3,
+                     metrics: Sequence[str] = ("true_prob", "margin", "accuracy"),
+                     progress: bool = False, batch_size: int = 32,
+                     max_length: int = 128) -> pd.DataFrame:
+    """Each outlier unit zero-ablated alone at [CLS] against ``n_seeds`` random single units of
+    its hook: the :func:`~synapse_lens.experiments.summarize` table of the ``max_per_hook``
+    strongest outliers of each hook (an :func:`outlier_units` table), with a ``neuron`` column
+    (``method`` is ``"outlier"``).
+
+    Example:
+        >>> outlier_ablation(model, data, outlier_units(acts, acts.names))  # doctest: +SKIP
+    """
+    from synapse_lens.experiments import summarize
+    from synapse_lens.models import classifier_info
+    from synapse_lens.sweeps import ablation_curve
+
+    info = classifier_info(model)
+    rankings = []
+    for hook, group in outliers.groupby("hook_name", sort=False):
+        for unit in group["neuron"].head(max_per_hook):
+            scores = np.zeros(info.width(str(hook)))
+            scores[int(unit)] = 1.0
+            rankings.append(Ranking(str(hook), int(group["layer"].iloc[0]), scores,
+                                    method=f"outlier:{int(unit)}"))
+    if not rankings:
+        return pd.DataFrame(columns=["hook_name", "layer", "neuron", "order", "k", "metric",
+                                     "mean", "ci_low", "ci_high", "clean_value"])
+    table = summarize(ablation_curve(
+        model, data, rankings, [1], orders=("top", "random"), n_seeds=n_seeds, seed=seed,
+        metrics=list(metrics), progress=progress, batch_size=batch_size,
+        max_length=max_length))
+    table["neuron"] = table["method"].str.split(":").str[1].astype(int)
+    table["method"] = "outlier"
+    return table

@@ -8,8 +8,9 @@ run_dir/
   report.html      offline, self-contained
   summary.json     config, model and data fingerprints, headline numbers, examples
   tables/*.csv     probes, selectivity, rankings, agreement, stability, redundancy,
-                   redundancy_minimal, ablation, ablation_summary, class_matrix, class_asymmetry,
-                   overlap, noise, redirection, redirection_logit, minimal_bias
+                   redundancy_minimal, ablation, ablation_summary, faithfulness, outliers,
+                   outlier_ablation, class_matrix, class_asymmetry, overlap, noise,
+                   noise_summary, redirection, redirection_logit, minimal_bias
 ```
 """
 
@@ -32,7 +33,12 @@ from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_d
 from synapse_lens.attribution import attribution_rankings, exact_ranking
 from synapse_lens.data import TextDataset, align_labels
 from synapse_lens.experiments import summarize
-from synapse_lens.faithfulness import best_method, faithfulness, outlier_units
+from synapse_lens.faithfulness import (
+    best_method,
+    faithfulness,
+    outlier_ablation,
+    outlier_units,
+)
 from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
@@ -264,32 +270,6 @@ def _rankings(config: RunConfig, model: Any, probes: Any, acts: Any, train: Text
     return out
 
 
-def outlier_ablation(model: Any, data: TextDataset, outliers: pd.DataFrame, *,
-                     n_seeds: int, seed: int, max_per_hook: int = 3, progress: bool = False,
-                     batch_size: int = 32, max_length: int = 128) -> pd.DataFrame:
-    """Each outlier unit zero-ablated alone at [CLS] against ``n_seeds`` random single units of
-    its hook: the :func:`~synapse_lens.experiments.summarize` table of the ``max_per_hook``
-    strongest outliers of each hook, with a ``neuron`` column (``method`` is ``"outlier"``)."""
-    info = classifier_info(model)
-    rankings = []
-    for hook, group in outliers.groupby("hook_name", sort=False):
-        for unit in group["neuron"].head(max_per_hook):
-            scores = np.zeros(info.width(str(hook)))
-            scores[int(unit)] = 1.0
-            rankings.append(Ranking(str(hook), int(group["layer"].iloc[0]), scores,
-                                    method=f"outlier:{int(unit)}"))
-    if not rankings:
-        return pd.DataFrame(columns=["hook_name", "layer", "neuron", "order", "k", "metric",
-                                     "mean", "ci_low", "ci_high", "clean_value"])
-    table = summarize(ablation_curve(
-        model, data, rankings, [1], orders=("top", "random"), n_seeds=n_seeds, seed=seed,
-        metrics=ABLATION_METRICS, progress=progress, batch_size=batch_size,
-        max_length=max_length))
-    table["neuron"] = table["method"].str.split(":").str[1].astype(int)
-    table["method"] = "outlier"
-    return table
-
-
 def run_synapse(
     model: Any,
     data: TextDataset,
@@ -408,7 +388,8 @@ def run_synapse(
         "faithfulness": faith,
         "outliers": outliers,
         "outlier_ablation": outlier_ablation(model, eval_data, outliers, n_seeds=config.n_seeds,
-                                             seed=config.seed, progress=progress, **batch),
+                                             seed=config.seed, metrics=ABLATION_METRICS,
+                                             progress=progress, **batch),
         **stress,
     }
     clean_logits = predict_logits(model, eval_data.texts, **batch)
