@@ -78,15 +78,6 @@ def _capture(store: dict[str, Tensor], name: str) -> Any:
     return hook
 
 
-def _position_weight(mask: Tensor, position: str) -> Tensor:
-    """``[batch, pos, 1]`` weights of the positions an edit touches (real tokens or [CLS])."""
-    if position == "all":
-        return mask[:, :, None]
-    weight = torch.zeros_like(mask)[:, :, None]
-    weight[:, 0] = 1.0
-    return weight
-
-
 def attribution_rankings(
     model: Any,
     data: TextDataset,
@@ -153,10 +144,14 @@ def attribution_rankings(
             grads = torch.autograd.grad(total, [store[h] for h in names], allow_unused=True)
         mask = enc["attention_mask"].to(torch.float64).cpu()
         for name, grad in zip(names, grads):
-            act = store[name].detach().double().cpu()
+            act = store[name].detach()
+            if act.ndim == 3 and position == "cls":  # only [CLS] is edited: keep that row
+                act = act[:, 0]
+                grad = None if grad is None else grad[:, 0]
+            act = act.double().cpu()
             grad = torch.zeros_like(act) if grad is None else grad.detach().double().cpu()
-            if act.ndim == 3:
-                weight = _position_weight(mask, position)
+            if act.ndim == 3:  # all positions: sum the per-position terms over real tokens
+                weight = mask[:, :, None]
                 ga[name].append((grad * act * weight).sum(1))
                 g[name].append((grad * weight).sum(1))
                 act_sum[name] += (act * weight).sum((0, 1))
