@@ -26,7 +26,9 @@ TL3 = BACKEND == "tl3-hooked-encoder"
 #: the families of this backend, in FAMILIES order
 COMPARED = [f for f in FAMILIES
             if f in {fam for fam, _ in supported_architectures(BACKEND).values()}]
-FAST = ["--k", "1,4", "--seeds", "2", "--class-k", "4", "--max-examples", "48", "--quiet"]
+# two ranking methods keep the comparison quick (the full default set runs in test_cli)
+FAST = ["--k", "1,4", "--seeds", "2", "--class-k", "4", "--max-examples", "48", "--quiet",
+        "--rankings", "probe,attribution", "--no-exact"]
 N_CLASSES = 3
 
 
