@@ -109,7 +109,8 @@ def attribution_rankings(
         (with ``per_class``) one per class present in ``data``; ``method="attribution"``.
 
     Raises:
-        ValueError: bad ``metric`` / ``baseline`` / ``position``, unknown or duplicate hooks.
+        ValueError: bad ``metric`` / ``baseline`` / ``position``, unknown or duplicate hooks,
+            dataset classes that differ from the model's.
 
     Example:
         >>> attribution_rankings(model, data, [names.resid_post(5)], baseline="mean")
@@ -122,6 +123,9 @@ def attribution_rankings(
         raise ValueError(f"names must be distinct hook names, got {names}")
     for name in names:
         info.names.parse(name)  # ValueError for unknown hooks
+    if tuple(data.label_names) != tuple(info.id2label):
+        raise ValueError(f"dataset classes {list(data.label_names)} differ from the model's "
+                         f"{list(info.id2label)}; align them with synapse_lens.data.align_labels")
     order, batches = _batches(model, data.texts, batch_size, max_length)
     labels = torch.as_tensor(data.labels[order])
     # per example and unit: sum over edited positions of g*a and of g (the mean baseline is
