@@ -21,6 +21,7 @@ from synapse_lens.report.wording import (
     ALL,
     FLIP,
     GLOBAL,
+    below_width,
     change,
     depth_sorted,
     neurons,
@@ -143,6 +144,7 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if abl is None or abl.empty:
         return None
     df = select(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
+    df = below_width(df[df["k"] > 0], t.get("rankings"))
     if df.empty or not (df["order"] == "top").any():
         return None
     k = df["k"].max()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from synapse_lens.report.wording import ALL, GLOBAL, depth_sorted, select
+from synapse_lens.report.wording import ALL, GLOBAL, below_width, depth_sorted, select
 
 
 def _py(value: object) -> object:
@@ -48,6 +48,7 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
     abl = tables.get("ablation")
     if abl is not None and not abl.empty:
         df = select(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
+        df = below_width(df[df["k"] > 0], tables.get("rankings"))
         df = df[df["k"] == df["k"].max()] if not df.empty else df
         top = df[df["order"] == "top"]
         if not top.empty:

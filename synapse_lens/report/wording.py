@@ -64,3 +64,15 @@ def depth_sorted(df: pd.DataFrame) -> pd.DataFrame:
     """Rows by depth (``layer``), then hook name (stable)."""
     return df.assign(_d=pd.to_numeric(df["layer"], errors="coerce")).sort_values(
         ["_d", "hook_name"], kind="stable")
+
+
+def below_width(abl: pd.DataFrame, rankings: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of an ablation table whose k is smaller than its hook's width (read from the
+    rankings table: one row per neuron). At k = the width top-k, random-k and bottom-k are the
+    same set by construction, so no finding may rest on it. Without a rankings table the
+    rows are returned as they are."""
+    if rankings is None or rankings.empty or "neuron" not in rankings:
+        return abl
+    width = rankings.groupby(rankings["hook_name"].astype(str))["neuron"].max() + 1
+    limit = abl["hook_name"].astype(str).map(width)
+    return abl[limit.isna() | (abl["k"] < limit)]
