@@ -28,7 +28,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from tqdm.auto import tqdm
 
 from synapse_lens.activations import _batches
 from synapse_lens.data import TextDataset
+from synapse_lens.fastpath import PlainModel, plain_model
 from synapse_lens.interventions import check_position
 from synapse_lens.metrics import logit_margin
 from synapse_lens.models import classifier_info
@@ -76,6 +78,61 @@ def _capture(store: dict[str, Tensor], name: str) -> Any:
         return activation
 
     return hook
+
+
+@contextmanager
+def _frozen(model: Any) -> Iterator[None]:
+    """The weights without ``requires_grad`` for the duration (restored on any exit): the
+    backward pass then computes activation gradients only, never the weights'."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def _accumulate(model: Any, plain: PlainModel | None, enc: dict[str, Tensor], names: list[str],
+                position: str, metric: str, labels: Tensor, start: int,
+                ga: dict[str, list[Tensor]], g: dict[str, list[Tensor]],
+                act_sum: dict[str, Tensor], act_count: dict[str, int]) -> int:
+    """One batch's forward and backward pass: append each example's ``sum g*a`` and ``sum g``
+    over the edited positions and add the activation sums; the next example's index."""
+    n = enc["input_ids"].shape[0]
+    store: dict[str, Tensor] = {}
+    capture = [(h, _capture(store, h)) for h in names]
+    with torch.enable_grad(), model.hooks(fwd_hooks=capture):
+        # the plain HF copy (same logits bit for bit, no bridge overhead) when the hooks allow
+        logits = (plain.logits(enc["input_ids"], enc["attention_mask"])
+                  if plain is not None and plain.usable() else
+                  model(enc["input_ids"], attention_mask=enc["attention_mask"]))
+        # the capture hooks change nothing: these are the clean logits and predictions
+        classes = (logits.detach().argmax(1) if metric == "margin"
+                   else labels[start:start + n].to(logits.device))
+        total = _metric_sum(logits.double(), metric, classes)
+        grads = torch.autograd.grad(total, [store[h] for h in names], allow_unused=True)
+    mask = enc["attention_mask"].to(torch.float64).cpu()
+    for name, grad in zip(names, grads):
+        act = store[name].detach()
+        if act.ndim == 3 and position == "cls":  # only [CLS] is edited: keep that row
+            act = act[:, 0]
+            grad = None if grad is None else grad[:, 0]
+        act = act.double().cpu()
+        grad = torch.zeros_like(act) if grad is None else grad.detach().double().cpu()
+        if act.ndim == 3:  # all positions: sum the per-position terms over real tokens
+            weight = mask[:, :, None]
+            ga[name].append((grad * act * weight).sum(1))
+            g[name].append((grad * weight).sum(1))
+            act_sum[name] += (act * weight).sum((0, 1))
+            act_count[name] += int(weight.sum())
+        else:
+            ga[name].append(grad * act)
+            g[name].append(grad)
+            act_sum[name] += act.sum(0)
+            act_count[name] += act.shape[0]
+    return start + n
 
 
 def attribution_rankings(
@@ -135,37 +192,11 @@ def attribution_rankings(
     act_sum = {n: torch.zeros(info.width(n), dtype=torch.float64) for n in names}
     act_count = dict.fromkeys(names, 0)
     start = 0
-    for enc in tqdm(batches, desc="attribution", disable=not progress):
-        n = enc["input_ids"].shape[0]
-        store: dict[str, Tensor] = {}
-        capture = [(h, _capture(store, h)) for h in names]
-        with torch.enable_grad(), model.hooks(fwd_hooks=capture):
-            logits = model(enc["input_ids"], attention_mask=enc["attention_mask"])
-            # the capture hooks change nothing: these are the clean logits and predictions
-            classes = (logits.detach().argmax(1) if metric == "margin"
-                       else labels[start:start + n].to(logits.device))
-            total = _metric_sum(logits.double(), metric, classes)
-            grads = torch.autograd.grad(total, [store[h] for h in names], allow_unused=True)
-        mask = enc["attention_mask"].to(torch.float64).cpu()
-        for name, grad in zip(names, grads):
-            act = store[name].detach()
-            if act.ndim == 3 and position == "cls":  # only [CLS] is edited: keep that row
-                act = act[:, 0]
-                grad = None if grad is None else grad[:, 0]
-            act = act.double().cpu()
-            grad = torch.zeros_like(act) if grad is None else grad.detach().double().cpu()
-            if act.ndim == 3:  # all positions: sum the per-position terms over real tokens
-                weight = mask[:, :, None]
-                ga[name].append((grad * act * weight).sum(1))
-                g[name].append((grad * weight).sum(1))
-                act_sum[name] += (act * weight).sum((0, 1))
-                act_count[name] += int(weight.sum())
-            else:
-                ga[name].append(grad * act)
-                g[name].append(grad)
-                act_sum[name] += act.sum(0)
-                act_count[name] += act.shape[0]
-        start += n
+    plain = plain_model(model)
+    with _frozen(model):
+        for enc in tqdm(batches, desc="attribution", disable=not progress):
+            start = _accumulate(model, plain, enc, names, position, metric, labels, start, ga,
+                                g, act_sum, act_count)
     inverse = np.argsort(order, kind="stable")
     out: list[Ranking] = []
     present = [c for c in range(info.n_classes) if (data.labels == c).any()]

@@ -70,6 +70,16 @@ def test_attribution_rankings_cover_hooks_and_classes(tiny_bert) -> None:  # typ
     again = attribution_rankings(tiny_bert, data, names, position="all")
     assert all(np.array_equal(a.scores, b.scores) for a, b in zip(ranks, again))
     assert not tiny_bert.hook_dict[names[0]]._forward_hooks  # hooks removed
+    assert all(p.requires_grad for p in tiny_bert.parameters())  # weights unfrozen again
+
+
+    def fail(activation, hook):  # type: ignore[no-untyped-def]
+        assert not any(p.requires_grad for p in tiny_bert.parameters())  # frozen inside
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"), tiny_bert.hooks(fwd_hooks=[(names[1], fail)]):
+        attribution_rankings(tiny_bert, data, names)  # a failure inside the pass restores them
+    assert all(p.requires_grad for p in tiny_bert.parameters())
     with pytest.raises((ValueError, TypeError), match="baseline"):  # TypeError: test-time checker
         attribution_rankings(tiny_bert, data, names, baseline="median")  # type: ignore[arg-type]
     with pytest.raises((ValueError, TypeError), match="metric"):
