@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -69,6 +70,36 @@ def _methods(text: str) -> tuple[str, ...]:
     return values
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    bad = [v for v in values if not math.isfinite(v) or v < 0]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected finite numbers >= 0, got {text!r}")
+    return values
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    values = _float_list(text)
+    if any(not 0 < v <= 1 for v in values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct fractions of the width in (0, 1], got {text!r}")
+    return values
+
+
+def _positions(text: str) -> tuple[str, ...]:
+    from synapse_lens.pipeline import POSITIONS
+
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values or not set(values) <= set(POSITIONS) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct positions among {','.join(POSITIONS)}, got {text!r}")
+    return values
+
+
 def _count(minimum: int) -> Any:
     def parse(text: str) -> int:
         try:
@@ -90,27 +121,54 @@ def _max_examples(text: str) -> int | None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from synapse_lens.pipeline import DEFAULT_KS, RANKING_METHODS, RunConfig
+    from synapse_lens.pipeline import (
+        DEFAULT_EPS,
+        DEFAULT_SIGMAS,
+        EPS_CAP,
+        RANKING_METHODS,
+        SIGMA_CAP,
+        RunConfig,
+    )
 
     d = RunConfig()
     g = parser.add_argument_group("analysis options")
     g.add_argument("--layers", type=_int_list, default=None,
                    help="comma-separated encoder layers to analyse (default: all)")
     g.add_argument("--stress-layers", type=_int_list, default=None,
-                   help="layers whose rankings drive the ablation curves (default: every other "
-                        "analysed layer, ending with the last)")
+                   help="layers whose rankings drive the ablation curves (default: the middle "
+                        "and the last analysed layer)")
     g.add_argument("--rankings", type=_methods, default=d.rankings,
                    help="ranking methods compared, from " + ",".join(RANKING_METHODS)
                         + f" (default: {','.join(d.rankings)})")
     g.add_argument("--no-exact", dest="exact", action="store_false",
                    help="skip the exact single-unit ranking of the last layer")
     g.add_argument("--k", dest="ks", type=_positive_list, default=d.ks,
-                   help="unit-set sizes for ablation curves, each at most the model's width "
-                        f"(default: those of {','.join(map(str, DEFAULT_KS))} that fit)")
+                   help="unit-set sizes for ablation curves and class-wise effects, each at "
+                        "most the model's width (default: --k-fractions of the width)")
+    g.add_argument("--k-fractions", type=_fractions, default=d.k_fractions,
+                   help="fractions of each hook's width used when --k is not given (default: "
+                        f"{','.join(f'{f:g}' for f in d.k_fractions)}; the full width is "
+                        "added as the curves' extreme)")
+    g.add_argument("--positions", type=_positions, default=d.positions,
+                   help="where [CLS]-residual units are ablated: cls, all or both (default: "
+                        f"{','.join(d.positions)})")
     g.add_argument("--seeds", dest="n_seeds", type=_count(1), default=d.n_seeds,
                    help=f"random-k draws per condition (default: {d.n_seeds})")
     g.add_argument("--class-k", type=_count(1), default=d.class_k,
-                   help=f"units per class in class-wise experiments (default: {d.class_k})")
+                   help="units per set in the noise and weight experiments, and the only "
+                        "class-matrix size (default: 5 %% of the width; the class matrix "
+                        "then runs over the k grid)")
+    g.add_argument("--sigmas", type=_float_list, default=d.sigmas,
+                   help="noise levels, used as given (default: "
+                        f"{','.join(map(str, DEFAULT_SIGMAS))} doubled up to {SIGMA_CAP:g} "
+                        "until top-k noise differs from random-k)")
+    g.add_argument("--eps", dest="eps_values", type=_float_list, default=d.eps_values,
+                   help="relative weight-perturbation sizes, used as given (default: "
+                        f"{','.join(map(str, DEFAULT_EPS))} extended up to {EPS_CAP:g} the "
+                        "same way)")
+    g.add_argument("--biases", type=_float_list, default=d.biases,
+                   help="logit-bias sizes, used as given (default: spanning the measured "
+                        "minimal flipping biases up to their 95th percentile)")
     g.add_argument("--max-examples", type=_max_examples, default=d.max_examples,
                    help=f"cap on analysed texts, stratified; 0 = all (default: {d.max_examples})")
     g.add_argument("--batch-size", type=_count(1), default=d.batch_size,
@@ -129,7 +187,9 @@ def _config(args: argparse.Namespace) -> Any:
 
     return RunConfig(layers=args.layers, stress_layers=args.stress_layers,
                      rankings=args.rankings, exact=args.exact, ks=args.ks,
-                     n_seeds=args.n_seeds, class_k=args.class_k,
+                     k_fractions=args.k_fractions, positions=args.positions,
+                     n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
+                     eps_values=args.eps_values, biases=args.biases,
                      max_examples=args.max_examples, batch_size=args.batch_size,
                      max_length=args.max_length, device=args.device, seed=args.seed)
 

@@ -121,7 +121,9 @@ def faithfulness(
         ablation: :func:`~synapse_lens.ablation_curve` output with ``top``, ``random`` (≥ 2
             seeds for an interval) and ``bottom`` orders; global rankings are scored.
         widths: hook name -> number of units (``classifier_info(model).width``).
-        intervention, position: what the ablation did (recorded in the table).
+        intervention, position: what the ablation did (recorded in the table); a
+            ``position`` column, when present, wins (one block of rows per position; the exact
+            rankings, computed at [CLS], are compared at ``cls`` only).
         metrics: metrics to score (those of :data:`~synapse_lens.metrics.HIGHER_IS_BETTER`
             present in the table).
         rankings: the global rankings that made ``ablation`` (for agreement with ``exact``).
@@ -137,6 +139,12 @@ def faithfulness(
     Example:
         >>> faithfulness(df, widths={h: 384 for h in df["hook_name"].unique()})  # doctest: +SKIP
     """
+    if "position" in ablation.columns:  # one block of rows per edited position
+        return pd.concat([faithfulness(
+            part.drop(columns="position"), widths=widths, intervention=intervention,
+            position=str(where), metrics=metrics, rankings=rankings,
+            exact=exact if where == "cls" else ())
+            for where, part in ablation.groupby("position", sort=False)], ignore_index=True)
     needed = {"hook_name", "layer", "ranking", "method", "order", "k", "seed", "metric", "class",
               "value", "clean_value"}
     missing = sorted(needed - set(ablation.columns))

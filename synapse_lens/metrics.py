@@ -126,6 +126,15 @@ def recall(x: MetricInputs) -> dict[str, float]:
     return {name: float(v) for name, v in zip(x.clean.label_names, values)}
 
 
+def class_true_prob(x: MetricInputs) -> dict[str, float]:
+    """Per class, the mean softmax probability of the true class over that class's examples
+    (NaN for a class with no example): the continuous counterpart of :func:`recall`."""
+    probs = torch.softmax(x.logits.double(), dim=1).numpy()
+    own = probs[np.arange(len(probs)), x.clean.labels]
+    return {name: float(own[x.clean.labels == c].mean()) if (x.clean.labels == c).any()
+            else float("nan") for c, name in enumerate(x.clean.label_names)}
+
+
 def pred_share(x: MetricInputs) -> dict[str, float]:
     """Per class, the fraction of examples predicted as that class."""
     counts = np.bincount(x.preds, minlength=len(x.clean.label_names)) / len(x.preds)
@@ -135,6 +144,7 @@ def pred_share(x: MetricInputs) -> dict[str, float]:
 METRICS: dict[str, Metric] = {
     "accuracy": accuracy, "macro_f1": macro_f1, "flip_rate": flip_rate,
     "true_prob": true_prob, "kl": kl, "recall": recall, "pred_share": pred_share,
+    "class_true_prob": class_true_prob,
     "margin": margin, "true_logprob": true_logprob,
 }
 #: Whether a larger value of a metric means the classifier does better (for gaps and verdicts).

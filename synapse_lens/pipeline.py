@@ -10,7 +10,8 @@ run_dir/
   tables/*.csv     probes, selectivity, rankings, agreement, stability, redundancy,
                    redundancy_minimal, ablation, ablation_summary, faithfulness, outliers,
                    outlier_ablation, class_matrix, class_asymmetry, overlap, noise,
-                   noise_summary, redirection, redirection_logit, minimal_bias
+                   noise_summary, redirection, redirection_logit, minimal_bias,
+                   self_repair, self_repair_trace
 ```
 """
 
@@ -39,12 +40,16 @@ from synapse_lens.faithfulness import (
     outlier_ablation,
     outlier_units,
 )
+from synapse_lens.grids import DEFAULT_K_FRACTIONS, fitted_ks
+from synapse_lens.interventions import Position
 from synapse_lens.models import classifier_info
 from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redundancy import redundancy
 from synapse_lens.report import headline, prepare, write_report
 from synapse_lens.schema import RUN_SCHEMA, SUMMARY_FILE
+from synapse_lens.selection import Intervention
+from synapse_lens.selfrepair import self_repair
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
 from synapse_lens.sweeps import ablation_curve
@@ -56,9 +61,14 @@ RANKING_METHODS = ("probe", "probeless", "attribution", "probe_contribution")
 #: Metrics of the ablation curves (continuous ones first: they move before accuracy does).
 ABLATION_METRICS = ("true_prob", "margin", "kl", "accuracy", "macro_f1", "flip_rate")
 
-#: Unit-set sizes of the ablation curves when ``RunConfig.ks`` is ``None`` (those that fit the
-#: model's width are used).
-DEFAULT_KS = (8, 64, 384)
+#: Where the residual-stream edits are made: [CLS] only, and every position.
+POSITIONS: tuple[Position, ...] = ("cls", "all")
+#: Noise levels and weight-perturbation sizes tried first, and the caps they are extended to
+#: (doubling) until top-k units differ from random ones.
+DEFAULT_SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
+SIGMA_CAP = 64.0
+DEFAULT_EPS = (0.0, 0.1, 0.3, 1.0)
+EPS_CAP = 8.0
 
 
 @dataclass(frozen=True)
@@ -75,19 +85,29 @@ class RunConfig:
         exact: also rank the last analysed layer by exact single-unit ablation (one condition
             per unit, resumed at the head: cheap), the reference the others are scored against.
             TL 4.x only: on TL 3.x each condition is a full forward, so it is skipped (logged).
-        stress_layers: layers whose rankings drive the ablation curves (``None``: every other
-            analysed layer, ending with the last one; sweeps cost one forward pass per
-            condition, so this keeps the default run within minutes on 2 CPU cores).
-        ks: unit-set sizes for ablation curves, stability and agreement (``None``: those of
-            :data:`DEFAULT_KS` that fit the model's width; given values must all fit).
+        stress_layers: layers whose rankings drive the ablation curves, self-repair and
+            faithfulness (``None``: :func:`default_stress_layers`, the middle and the last
+            analysed layer).
+        ks: unit-set sizes for ablation curves, class-wise effects, stability and agreement
+            (``None``: ``k_fractions`` of each hook's width, plus the full width as an explicit
+            extreme of the ablation curves; given values must all fit).
+        k_fractions: the fractions of the width used when ``ks`` is ``None``.
+        positions: where residual-stream units are ablated (:data:`POSITIONS`): [CLS] only
+            (every ranking method) and every position (the class-wise ranking); with both, the
+            self-repair table compares them.
         n_seeds: random-k draws per ablation condition (for intervals; ≥ 5 recommended); also
             the weight-perturbation draws.
-        class_k: units per set in the class matrix, noise and weight-redirection experiments
-            (run on the last analysed layer).
-        sigmas: noise levels (relative to each unit's clean standard deviation).
+        class_k: units per set in the noise and weight-redirection experiments and the
+            class-matrix size when given (``None``: 5 % of the width, at least 1; the class
+            matrix then runs over the whole k grid). Run on the last analysed layer.
+        sigmas: noise levels (relative to each unit's clean standard deviation; ``None``:
+            :data:`DEFAULT_SIGMAS` doubled up to :data:`SIGMA_CAP` until top-k noise differs
+            from random-k noise; given values are used as they are).
         noise_seeds: noise draws per level.
-        eps_values: relative weight-perturbation sizes for redirection.
-        biases: logit bias sizes for redirection.
+        eps_values: relative weight-perturbation sizes for redirection (``None``:
+            :data:`DEFAULT_EPS` extended to :data:`EPS_CAP` the same way).
+        biases: logit bias sizes for redirection (``None``: spanning the measured minimal
+            flipping biases up to their 95th percentile).
         n_boot: bootstrap resamples for ranking stability.
         max_examples: cap on the texts analysed (stratified subsample; ``None``: all).
         test_size: probe held-out fraction; interventions are evaluated on that held-out part.
@@ -101,12 +121,14 @@ class RunConfig:
     rankings: tuple[str, ...] = ("probe", "probeless", "attribution")
     exact: bool = True
     ks: tuple[int, ...] | None = None
+    k_fractions: tuple[float, ...] = DEFAULT_K_FRACTIONS
+    positions: tuple[Position, ...] = POSITIONS
     n_seeds: int = 5
-    class_k: int = 16
-    sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    class_k: int | None = None
+    sigmas: tuple[float, ...] | None = None
     noise_seeds: int = 2
-    eps_values: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
-    biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    eps_values: tuple[float, ...] | None = None
+    biases: tuple[float, ...] | None = None
     n_boot: int = 5
     max_examples: int | None = 300
     test_size: float = 0.5
@@ -128,10 +150,16 @@ class RunConfig:
                 raise ValueError(f"{name} must be non-empty layer indices >= 0, got {value}")
             if value is not None and len(set(value)) != len(value):
                 raise ValueError(f"{name} lists a layer twice: {value}")
-        if self.n_seeds < 1 or self.n_boot < 1 or self.class_k < 1:
+        if self.n_seeds < 1 or self.n_boot < 1 or (self.class_k is not None and self.class_k < 1):
             raise ValueError("n_seeds, n_boot and class_k must be >= 1")
-        if any(s < 0 for s in self.sigmas) or any(e < 0 for e in self.eps_values):
+        if any(s < 0 for s in self.sigmas or ()) or any(e < 0 for e in self.eps_values or ()):
             raise ValueError("sigmas and eps_values must be >= 0")
+        if not self.positions or not set(self.positions) <= set(POSITIONS) or len(
+                set(self.positions)) != len(self.positions):
+            raise ValueError(f"positions must be distinct values among {list(POSITIONS)}, got "
+                             f"{list(self.positions)}")
+        if not self.k_fractions or any(not 0 < f <= 1 for f in self.k_fractions):
+            raise ValueError(f"k_fractions must lie in (0, 1], got {list(self.k_fractions)}")
         if self.max_examples is not None and self.max_examples < 20:
             raise ValueError(f"max_examples must be >= 20 (or None), got {self.max_examples}")
         if self.device not in ("cpu", "cuda"):
@@ -141,11 +169,17 @@ class RunConfig:
         """JSON-ready settings."""
         return dataclasses.asdict(self)
 
-    def grid(self, width: int) -> tuple[int, ...]:
-        """The unit-set sizes used on layers of ``width`` units (see ``ks``)."""
+    def grid(self, width: int, *, full: bool = False) -> tuple[int, ...]:
+        """The unit-set sizes used on hooks of ``width`` units (see ``ks``); with ``full`` the
+        fitted grid ends with the width itself (the ablation curves' explicit extreme)."""
         if self.ks is None:
-            return tuple(k for k in DEFAULT_KS if k <= width) or (width,)
+            return fitted_ks(width, self.k_fractions, full=full)
         return tuple(sorted(set(self.ks)))
+
+    def set_size(self, width: int) -> int:
+        """Units per set in the noise and weight experiments (see ``class_k``)."""
+        return self.class_k if self.class_k is not None else fitted_ks(width, (0.05,),
+                                                                       full=False)[0]
 
     def check(self, n_layers: int, width: int) -> None:
         """Every setting is valid for a model of ``n_layers`` layers of ``width`` units.
@@ -168,7 +202,7 @@ class RunConfig:
         if too_big:
             problems.append(f"ks {too_big} exceed the width {width} of the model's [CLS] "
                             f"residual stream (allowed: 1..{width})")
-        if self.class_k > width:
+        if self.class_k is not None and self.class_k > width:
             problems.append(f"class_k {self.class_k} exceeds the width {width}")
         if problems:
             raise ValueError("; ".join(problems))
@@ -176,11 +210,14 @@ class RunConfig:
     def stress_config(self, width: int) -> StressConfig:
         """The :class:`~synapse_lens.stress.StressConfig` of this run for layers of ``width``
         units (``k = 0``, the clean reference, is always part of the ablation curve)."""
-        k = min(self.class_k, width)
+        k = min(self.set_size(width), width)
         return StressConfig(
-            ks=(0, *self.grid(width)), n_seeds=self.n_seeds,
-            class_k=k, noise_k=k, sigmas=self.sigmas, noise_seeds=self.noise_seeds,
-            weight_k=k, eps_values=self.eps_values, weight_seeds=self.n_seeds,
+            ks=(0, *self.grid(width, full=True)), n_seeds=self.n_seeds,
+            class_k=k, class_ks=(k,) if self.class_k is not None else self.grid(width),
+            noise_k=k, sigmas=self.sigmas or DEFAULT_SIGMAS,
+            sigma_cap=None if self.sigmas else SIGMA_CAP, noise_seeds=self.noise_seeds,
+            weight_k=k, eps_values=self.eps_values or DEFAULT_EPS,
+            eps_cap=None if self.eps_values else EPS_CAP, weight_seeds=self.n_seeds,
             biases=self.biases, seed=self.seed, batch_size=self.batch_size,
             max_length=self.max_length, scope="last")
 
@@ -191,6 +228,15 @@ class RunConfig:
             k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields
         }
         return cls(**kwargs)
+
+
+def default_stress_layers(layers: Sequence[int]) -> tuple[int, ...]:
+    """The middle and the last of the analysed ``layers`` (one layer when there is one): a
+    middle layer, where edits of [CLS] may be repaired by the layers above, and the layer the
+    head reads. Each sweep condition at a middle layer re-runs the layers above it, so two
+    layers keep a default run within minutes on 2 CPU cores."""
+    ordered = sorted(layers)
+    return tuple(sorted({ordered[(len(ordered) - 1) // 2], ordered[-1]}))
 
 
 def _subsample(data: TextDataset, cap: int | None, seed: int) -> TextDataset:
@@ -321,9 +367,7 @@ def run_synapse(
     data = _subsample(align_labels(data, info.id2label), config.max_examples, config.seed)
     _check_classes(data)
     ks = config.grid(info.d_model)
-    if config.ks is None and len(ks) < len(DEFAULT_KS):
-        logger.info("unit-set sizes k=%s (the default %s cut to the width %d)",
-                    ",".join(map(str, ks)), ",".join(map(str, DEFAULT_KS)), info.d_model)
+    logger.info("unit-set sizes k=%s of the width %d", ",".join(map(str, ks)), info.d_model)
     layers = range(info.n_layers) if config.layers is None else config.layers
     hooks = [info.names.embed] + [info.names.resid_post(layer) for layer in layers]
     batch: dict[str, Any] = {"batch_size": config.batch_size, "max_length": config.max_length}
@@ -342,7 +386,7 @@ def run_synapse(
     by_method = _rankings(config, model, probes, acts, data.subset(probes.train_idx), hooks,
                           progress=progress, **batch)
     last = info.names.resid_post(max(layers))
-    stress_layers = (sorted(layers)[::-1][::2] if config.stress_layers is None
+    stress_layers = (default_stress_layers(layers) if config.stress_layers is None
                      else config.stress_layers)
     stress_hooks = {info.names.resid_post(layer) for layer in stress_layers}
     exact = []
@@ -357,14 +401,30 @@ def run_synapse(
     stress_cfg = config.stress_config(info.d_model)
     glob = [r for method in config.rankings for r in by_method[method]
             if r.target == GLOBAL and r.hook_name in stress_hooks] + exact
-    ablation = ablation_curve(model, eval_data, glob, stress_cfg.ks, n_seeds=config.n_seeds,
-                              seed=config.seed, metrics=ABLATION_METRICS, progress=progress,
-                              **batch)
-    faith = faithfulness(ablation, widths={h: info.width(h) for h in stress_hooks},
-                         intervention="zero", position="cls", rankings=glob, exact=exact)
-    chosen = best_method(faith[faith["method"].isin(config.rankings)], last,
-                         default=config.rankings[0])
-    logger.info("class-wise and redirection experiments use the %r ranking", chosen)
+    sweep = {"n_seeds": config.n_seeds, "seed": config.seed, "metrics": ABLATION_METRICS,
+             "progress": progress, **batch}
+    first, *others = config.positions
+    ablation = ablation_curve(model, eval_data, glob, stress_cfg.ks,
+                              spec=Intervention("zero", position=first), **sweep)
+    widths = {h: info.width(h) for h in stress_hooks}
+    faith = faithfulness(ablation, widths=widths, rankings=glob, exact=exact)
+    chosen = best_method(faith[faith["method"].isin(config.rankings)
+                               & (faith["position"] == first)], last, default=config.rankings[0])
+    logger.info("class-wise, all-position and redirection experiments use the %r ranking",
+                chosen)
+    chosen_glob = [r for r in glob if r.method == chosen]
+    for position in others:  # the same edits elsewhere, for the chosen ranking
+        ablation = pd.concat([ablation, ablation_curve(
+            model, eval_data, chosen_glob, stress_cfg.ks,
+            spec=Intervention("zero", position=position), **sweep)], ignore_index=True)
+    if others:
+        faith = faithfulness(ablation, widths=widths, rankings=glob, exact=exact)
+    repair: dict[str, pd.DataFrame] = {}
+    if set(config.positions) == set(POSITIONS):
+        below = [k for k in stress_cfg.ks if 0 < k < info.d_model]
+        repair["self_repair"], repair["self_repair_trace"] = self_repair(
+            model, eval_data, chosen_glob, sorted({*below[-1:], info.d_model}),
+            progress=progress, **batch)
     outliers = outlier_units(acts, hooks)
     stress = run_stress_tests(model, eval_data,
                               [r for r in by_method[chosen] if r.hook_name == last],
@@ -387,9 +447,9 @@ def run_synapse(
         "ablation_summary": summarize(ablation),
         "faithfulness": faith,
         "outliers": outliers,
-        "outlier_ablation": outlier_ablation(model, eval_data, outliers, n_seeds=config.n_seeds,
-                                             seed=config.seed, metrics=ABLATION_METRICS,
-                                             progress=progress, **batch),
+        "outlier_ablation": outlier_ablation(
+            model, eval_data, outliers[outliers["hook_name"].isin(stress_hooks)], **sweep),
+        **repair,
         **stress,
     }
     clean_logits = predict_logits(model, eval_data.texts, **batch)

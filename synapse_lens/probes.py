@@ -34,7 +34,7 @@ from synapse_lens.rankings import GLOBAL, Ranking, probeless_ranking
 logger = logging.getLogger(__name__)
 
 Penalty = Literal["l2", "l1", "elasticnet"]
-PROBE_COLUMNS = ["hook_name", "layer", "task", "split", "metric", "value"]
+PROBE_COLUMNS = ["hook_name", "layer", "task", "split", "metric", "value", "constant"]
 SELECTIVITY_COLUMNS = ["hook_name", "layer", "metric", "real", "control", "selectivity"]
 
 
@@ -180,7 +180,9 @@ class ProbeResults:
         train_idx, test_idx: the split (positions into the activations).
         table: tidy scores, columns ``hook_name``, ``layer``, ``task`` (``"real"`` /
             ``"control"``), ``split`` (``"train"``/``"test"``), ``metric`` (``"accuracy"`` /
-            ``"macro_f1"``), ``value``; in depth order.
+            ``"macro_f1"``), ``value``, ``constant`` (the hook's [CLS] vector is the same for
+            every example, e.g. the embeddings output: nothing there can carry the label);
+            in depth order.
         config: the probe configuration.
         model_fingerprint: the model the activations came from.
     """
@@ -379,7 +381,7 @@ def fit_probes(
 
     Returns:
         :class:`ProbeResults`; its ``table`` has columns ``hook_name``, ``layer``, ``task``,
-        ``split``, ``metric``, ``value``.
+        ``split``, ``metric``, ``value``, ``constant``.
 
     Raises:
         ValueError: label count mismatch, a single class in training, unknown hooks, a bad
@@ -405,6 +407,7 @@ def fit_probes(
     for name in tqdm(names, desc="probes", disable=not progress):
         x = acts.numpy(name)
         layer = acts.layer(name)
+        constant = bool(np.all(x.std(axis=0) == 0))
         if np.all(x[train].std(axis=0) == 0):
             # expected at the embeddings (layer -1): the [CLS] token's embedding is one vector
             logger.log(logging.INFO if layer < 0 else logging.WARNING,
@@ -417,7 +420,7 @@ def fit_probes(
                 probes[name] = probe
             for split_name, idx in (("train", train), ("test", test)):
                 for metric, value in _metrics(probe, x[idx], target[idx]).items():
-                    rows.append((name, layer, task, split_name, metric, value))
+                    rows.append((name, layer, task, split_name, metric, value, constant))
     table = pd.DataFrame(rows, columns=PROBE_COLUMNS)
     return ProbeResults(probes, {n: acts.layer(n) for n in names}, label_names_t, y, train,
                         test, table, config, acts.model_fingerprint)

@@ -42,7 +42,7 @@ from synapse_lens.rankings import Ranking
 from synapse_lens.selection import check_rankings, check_seeds, select_units
 
 FLIP = "__flip__"
-REDIRECT_METRICS = ("flip_rate", "accuracy", "pred_share")
+REDIRECT_METRICS = ("flip_rate", "true_prob", "accuracy", "pred_share")
 
 
 def _check_sizes(name: str, values: Sequence[float], signed: bool = False) -> list[float]:
@@ -93,7 +93,8 @@ def weight_redirection(
         random_control: also perturb random-k units of the same hooks.
         n_seeds: perturbation seeds ``seed .. seed + n_seeds - 1`` (random-k units use the same
             seed).
-        metrics: default flip rate, accuracy and per-class share of predictions.
+        metrics: default flip rate, true-class probability, accuracy and per-class share of
+            predictions.
         clean, batch_size, max_length, progress: see
             :func:`~synapse_lens.experiments.run_conditions`.
 

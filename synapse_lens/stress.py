@@ -23,8 +23,9 @@ from synapse_lens.activations import ClsActivations
 from synapse_lens.classwise import class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments import clean_run, summarize
+from synapse_lens.grids import bias_grid, extend_until, geometric, outside_control
 from synapse_lens.rankings import GLOBAL, Ranking
-from synapse_lens.redirect import logit_redirection, minimal_biases, weight_redirection
+from synapse_lens.redirect import FLIP, logit_redirection, minimal_biases, weight_redirection
 from synapse_lens.sweeps import ablation_curve, noise_curve
 
 
@@ -39,8 +40,13 @@ class StressConfig:
         n_seeds: random-k repetitions in the ablation curve (>= 5 for a 95 % interval).
         ablation_targets: ``"global"`` (global rankings only) or ``"all"`` (also per class).
         class_k: units ablated per class in the class matrix; also the top-k of the overlaps.
+        class_ks: several class-matrix sizes (``None``: ``(class_k,)``); each is run against
+            ``n_seeds`` random k-sets.
         noise_k: size of the top-k / random-k sets of the noise curve.
         sigmas: noise levels (relative to each unit's [CLS] std when ``noise_relative``).
+        sigma_cap: when set, σ is doubled beyond ``max(sigmas)`` (one level at a time, the last
+            level the cap) until top-k noise moves the true-class probability outside the
+            random-k interval, or the cap is reached.
         noise_seeds: noise repetitions.
         noise_relative: sigma in units of each unit's std (True) or absolute (False).
         weight_k: units whose output weights are perturbed.
@@ -48,8 +54,10 @@ class StressConfig:
             ranked hook only (the ablation curve always covers every hook); ``"all"`` on every
             hook (costs one sweep per hook).
         eps_values: relative weight-perturbation sizes.
+        eps_cap: as ``sigma_cap``, for ε (top-k vs random-k units' output weights).
         weight_seeds: perturbation repetitions.
-        biases: logit-bias sizes.
+        biases: logit-bias sizes (``None``: fitted to the measured minimal flipping biases,
+            :func:`~synapse_lens.grids.bias_grid`, up to their 95th percentile).
         seed: first seed everywhere.
         batch_size, max_length: forward-pass batching.
     """
@@ -59,15 +67,18 @@ class StressConfig:
     n_seeds: int = 5
     ablation_targets: Literal["global", "all"] = "global"
     class_k: int = 10
+    class_ks: tuple[int, ...] | None = None
     noise_k: int = 10
     sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    sigma_cap: float | None = None
     noise_seeds: int = 2
     noise_relative: bool = True
     weight_k: int = 10
     scope: Literal["last", "all"] = "last"
     eps_values: tuple[float, ...] = (0.0, 0.1, 0.5)
+    eps_cap: float | None = None
     weight_seeds: int = 2
-    biases: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    biases: tuple[float, ...] | None = (0.0, 0.5, 1.0, 2.0, 4.0)
     seed: int = 0
     batch_size: int = 32
     max_length: int = 128
@@ -78,8 +89,13 @@ class StressConfig:
                              f"{self.ablation_targets!r}")
         if self.scope not in ("last", "all"):
             raise ValueError(f"scope must be 'last' or 'all', got {self.scope!r}")
-        for name in ("ks", "sigmas", "eps_values", "biases"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("ks", "sigmas", "eps_values", "biases", "class_ks"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("sigma_cap", "eps_cap"):
+            cap = getattr(self, name)
+            if cap is not None and not cap > 0:
+                raise ValueError(f"{name} must be > 0 (or None), got {cap}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -93,6 +109,22 @@ class StressConfig:
         kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                                   for k, v in values.items() if k in known}
         return cls(**kwargs)
+
+
+def _extended(values: Sequence[float], cap: float | None) -> list[float]:
+    """The levels beyond ``max(values)`` tried when nothing has happened yet (doubling, the
+    last one ``cap``)."""
+    top = max(values)
+    if cap is None or top >= cap:
+        return []
+    return [v for v in geometric(top if top > 0 else cap, cap) if v > top]
+
+
+def _effect(summary: pd.DataFrame, by: str, treated: str, control: str, metric: str,
+            keys: Sequence[str]) -> bool:
+    hits = outside_control(summary, by=by, treated=treated, control=control, metric=metric,
+                           keys=keys)
+    return bool(hits["outside"].any())
 
 
 def run_stress_tests(
@@ -151,18 +183,35 @@ def run_stress_tests(
             n_seeds=cfg.n_seeds, seed=cfg.seed, **shared)  # type: ignore[arg-type]
         tables["ablation_summary"] = summarize(tables["ablation"])
     if per_class:
-        tables["class_matrix"] = class_matrix(model, data, per_class, cfg.class_k,
-                                              **shared)  # type: ignore[arg-type]
-        tables["class_asymmetry"] = class_asymmetry(tables["class_matrix"])
+        counts = {name: int((data.labels == i).sum()) for i, name in enumerate(data.label_names)}
+        tables["class_matrix"] = class_matrix(
+            model, data, [r for r in per_class if r.layer == deepest] if cfg.scope == "last"
+            else per_class, cfg.class_ks or (cfg.class_k,), n_seeds=cfg.n_seeds, seed=cfg.seed,
+            **shared)  # type: ignore[arg-type]
+        tables["class_asymmetry"] = class_asymmetry(tables["class_matrix"], counts)
         tables["overlap"] = topk_overlap(per_class, [cfg.class_k])
-    tables["noise"] = noise_curve(model, data, deep, cfg.sigmas, k=cfg.noise_k,
-                                  n_seeds=cfg.noise_seeds, seed=cfg.seed,
-                                  relative=cfg.noise_relative, stats=stats,
-                                  **shared)  # type: ignore[arg-type]
+
+    def noise(sigmas: Sequence[float]) -> pd.DataFrame:
+        return noise_curve(model, data, deep, sigmas, k=cfg.noise_k, n_seeds=cfg.noise_seeds,
+                           seed=cfg.seed, relative=cfg.noise_relative, stats=stats,
+                           **shared)  # type: ignore[arg-type]
+
+    tables["noise"], _ = extend_until(
+        noise, cfg.sigmas, _extended(cfg.sigmas, cfg.sigma_cap),
+        lambda t: _effect(summarize(t), "units", "top", "random", "true_prob",
+                          ["hook_name", "method", "sigma"]))
     tables["noise_summary"] = summarize(tables["noise"])
-    tables["redirection"] = weight_redirection(
-        model, data, deep, cfg.weight_k, cfg.eps_values, n_seeds=cfg.weight_seeds,
-        seed=cfg.seed, **shared)  # type: ignore[arg-type]
-    tables["redirection_logit"] = logit_redirection(clean, cfg.biases)
-    tables["minimal_bias"] = minimal_biases(clean)
+
+    def weights(eps: Sequence[float]) -> pd.DataFrame:
+        return weight_redirection(model, data, deep, cfg.weight_k, eps,
+                                  n_seeds=cfg.weight_seeds, seed=cfg.seed,
+                                  **shared)  # type: ignore[arg-type]
+
+    tables["redirection"], _ = extend_until(
+        weights, cfg.eps_values, _extended(cfg.eps_values, cfg.eps_cap),
+        lambda t: _effect(summarize(t), "edit", "top_units", "random_units", "true_prob",
+                          ["hook_name", "target", "eps"]))
+    mb = tables["minimal_bias"] = minimal_biases(clean)
+    biases = cfg.biases if cfg.biases is not None else bias_grid(mb[mb["target"] == FLIP]["bias"])
+    tables["redirection_logit"] = logit_redirection(clean, biases)
     return tables

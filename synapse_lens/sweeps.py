@@ -97,9 +97,12 @@ def _ablation_conditions(
                     units = select_units(r, k, order, 0 if s is None else s)
                     conditions.append(Condition(
                         {"hook_name": r.hook_name, "layer": r.layer, "ranking": r.target,
-                         "method": r.method, "order": order, "k": k, "seed": s},
+                         "method": r.method, "position": spec.position, "order": order, "k": k,
+                         "seed": s},
                         hooks=_unit_hooks(model, r.hook_name, units, spec, stats),
-                        key=CLEAN_KEY if k == 0 else (r.hook_name, tuple(units.tolist()), spec),
+                        # a set edit: the same units in any order (e.g. k = width) run once
+                        key=(CLEAN_KEY if k == 0 else
+                             (r.hook_name, tuple(sorted(units.tolist())), spec)),
                     ))
     return conditions
 
@@ -140,7 +143,8 @@ def ablation_curve(
 
     Returns:
         Tidy table with columns ``hook_name``, ``layer`` (int), ``ranking`` (class name or
-        ``"__global__"``), ``method`` (ranking method), ``order`` (``top``/``random``/
+        ``"__global__"``), ``method`` (ranking method), ``position`` (``cls``/``all``: where
+        the units were edited), ``order`` (``top``/``random``/
         ``bottom``), ``k`` (int), ``seed`` (Int64; NA for top and bottom), ``metric``,
         ``class`` (``"__all__"`` or a class for per-class metrics), ``value``, ``clean_value``.
         Rows follow rankings, then orders, then ascending k, then seed.

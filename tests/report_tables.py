@@ -75,32 +75,46 @@ def _redundancy(rng: np.random.Generator) -> pd.DataFrame:
 
 def _ablation(rng: np.random.Generator, top_drop: float) -> pd.DataFrame:
     rows, clean = [], 0.9
-    for hook, layer in HOOKS[1:]:
-        for order in ("top", "random", "bottom"):
-            seeds = list(range(5)) if order == "random" else [None]
-            for k in (0, 2, 4, 8):
-                for seed in seeds:
-                    scale = {"top": top_drop * (1 + layer), "random": 0.02, "bottom": 0.01}[order]
-                    acc = clean - (0.0 if k == 0 else scale * k / 8
-                                   + (float(rng.uniform(0, 0.02)) if seed is not None else 0))
-                    for metric, value, base in (("accuracy", acc, clean),
-                                                ("flip_rate", clean - acc, 0.0)):
-                        rows.append((hook, layer, GLOBAL, "probe", order, k, seed, metric, ALL,
-                                     value, base))
-    df = pd.DataFrame(rows, columns=["hook_name", "layer", "ranking", "method", "order", "k",
-                                     "seed", "metric", "class", "value", "clean_value"])
+    for position, boost in (("cls", 1.0), ("all", 3.0)):
+        for hook, layer in HOOKS[1:]:
+            for order in ("top", "random", "bottom"):
+                seeds = list(range(5)) if order == "random" else [None]
+                for k in (0, 2, 4, 8):
+                    for seed in seeds:
+                        scale = boost * {"top": top_drop * (1 + layer), "random": 0.02,
+                                         "bottom": 0.01}[order]
+                        acc = clean - (0.0 if k == 0 else scale * k / 8
+                                       + (float(rng.uniform(0, 0.02)) if seed is not None else 0))
+                        for metric, value, base in (("accuracy", acc, clean),
+                                                    ("true_prob", acc - 0.05, clean - 0.05),
+                                                    ("flip_rate", clean - acc, 0.0)):
+                            rows.append((hook, layer, GLOBAL, "probe", position, order, k, seed,
+                                         metric, ALL, value, base))
+    df = pd.DataFrame(rows, columns=["hook_name", "layer", "ranking", "method", "position",
+                                     "order", "k", "seed", "metric", "class", "value",
+                                     "clean_value"])
     return df.astype({"seed": "Int64"})
 
 
 def _class_matrix(classes: Sequence[str], fragile: str) -> pd.DataFrame:
     hook, layer = HOOKS[-1]
     rows = []
-    for a in classes:
-        for c in classes:
-            drop = (0.6 if c == fragile else 0.2) if a == c else 0.05
-            rows.append((hook, layer, "probe", a, 4, c, 0.9, 0.9 - drop, -drop))
-    return pd.DataFrame(rows, columns=["hook_name", "layer", "method", "ablated_class", "k",
-                                       "class", "recall_clean", "recall", "delta"])
+    for k in (2, 4):
+        for a in classes:
+            for c in classes:
+                drop = ((0.6 if c == fragile else 0.0) if a == c else 0.05) * k / 4
+                for metric in ("class_true_prob", "recall"):
+                    rows.append((hook, layer, "probe", a, "top", k, None, metric, c, 0.9 - drop,
+                                 0.9, -drop))
+        for seed in range(5):
+            for c in classes:
+                drop = 0.01 * seed * k / 4
+                for metric in ("class_true_prob", "recall"):
+                    rows.append((hook, layer, "probe", "__random__", "random", k, seed, metric,
+                                 c, 0.9 - drop, 0.9, -drop))
+    return pd.DataFrame(rows, columns=["hook_name", "layer", "method", "ablated_class", "order",
+                                       "k", "seed", "metric", "class", "value", "clean_value",
+                                       "delta"]).astype({"seed": "Int64"})
 
 
 def _noise(rng: np.random.Generator) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from torch import nn
 
 from synapse_lens import classifier_info, load_classifier
 from synapse_lens.activations import cache_cls, predict_logits
-from synapse_lens.classwise import class_asymmetry, class_matrix, topk_overlap
+from synapse_lens.classwise import RANDOM, class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.data import TextDataset
 from synapse_lens.edits import logit_bias, minimal_redirect_bias
 from synapse_lens.experiments import (
@@ -129,8 +129,8 @@ def test_table_columns_determinism_and_identity(planted: dict) -> None:
     kwargs = dict(n_seeds=2, progress=False, max_length=ML, orders=("top", "random"))
     a = ablation_curve(model, data, [ranking], [0, 3], **kwargs)  # type: ignore[arg-type]
     b = ablation_curve(model, data, [ranking], [0, 3], **kwargs)  # type: ignore[arg-type]
-    assert list(a.columns) == ["hook_name", "layer", "ranking", "method", "order", "k", "seed",
-                               "metric", "class", "value", "clean_value"]
+    assert list(a.columns) == ["hook_name", "layer", "ranking", "method", "position", "order", "k",
+                               "seed", "metric", "class", "value", "clean_value"]
     assert a.to_csv(index=False) == b.to_csv(index=False)
     assert set(a.metric) == {"accuracy", "macro_f1", "flip_rate", "true_prob", "kl"}
     assert (a.ranking == GLOBAL).all() and a.seed[a.order == "top"].isna().all()
@@ -230,10 +230,12 @@ def three_class(tiny_dirs) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 def test_class_matrix_and_asymmetry(three_class: dict) -> None:
     model, data, rankings = three_class["model"], three_class["data"], three_class["rankings"]
     last = [r for r in rankings if r.layer == 1]
-    m = class_matrix(model, data, last, 6, progress=False, max_length=ML)
-    assert list(m.columns) == ["hook_name", "layer", "method", "ablated_class", "k", "class",
-                               "recall_clean", "recall", "delta"]
-    assert len(m) == len(last) * 3
+    m = class_matrix(model, data, last, [3, 6], n_seeds=4, progress=False, max_length=ML)
+    assert list(m.columns) == ["hook_name", "layer", "method", "ablated_class", "order", "k",
+                               "seed", "metric", "class", "value", "clean_value", "delta"]
+    top, rand = m[m.order == "top"], m[m.order == "random"]
+    assert len(top) == len(last) * 2 * 2 * 3  # classes x ks x metrics x measured classes
+    assert set(rand.ablated_class) == {RANDOM} and len(rand) == 2 * 4 * 2 * 3
     # one entry recomputed by hand
     r = last[0]
     logits = predict_logits(model, data.texts, max_length=ML,
@@ -242,18 +244,33 @@ def test_class_matrix_and_asymmetry(three_class: dict) -> None:
     c = data.label_names.index(r.target)
     mask = data.labels == c
     expected = float((preds[mask] == c).mean())
-    got = m[(m.ablated_class == r.target) & (m["class"] == r.target)]
-    assert got.recall.item() == pytest.approx(expected)
+    got = top[(top.ablated_class == r.target) & (top["class"] == r.target) & (top.k == 6)
+              & (top.metric == "recall")]
+    assert got.value.item() == pytest.approx(expected)
     assert got.delta.item() == pytest.approx(expected - 1.0)  # labels = clean predictions
-    summary = class_asymmetry(m, fragile_threshold=0.1)
-    assert set(summary.columns) >= {"class", "own_drop", "collateral", "exposed",
+    probs = torch.softmax(logits.double(), 1).numpy()[mask, c].mean()
+    got = top[(top.ablated_class == r.target) & (top["class"] == r.target) & (top.k == 6)
+              & (top.metric == "class_true_prob")]
+    assert got.value.item() == pytest.approx(probs)
+    counts = {name: int((data.labels == i).sum()) for i, name in enumerate(data.label_names)}
+    summary = class_asymmetry(m, counts, min_examples=1)
+    assert set(summary.columns) >= {"class", "own_drop", "random_low", "random_high",
+                                    "collateral", "collateral_classes", "exposed",
                                     "selectivity", "asymmetry", "verdict"}
-    own = summary.set_index("class").own_drop
-    for cls in own.index:
-        diag = m[(m.ablated_class == cls) & (m["class"] == cls)].delta.item()
-        assert own[cls] == pytest.approx(-diag)
-    assert list(summary.own_drop) == sorted(summary.own_drop, reverse=True)
-    assert set(summary.verdict) <= {"fragile", "redundant", "undefined"}
+    assert (summary.metric == "class_true_prob").all()
+    for _, row in summary.iterrows():
+        diag = top[(top.ablated_class == row["class"]) & (top["class"] == row["class"])
+                   & (top.k == row.k) & (top.metric == "class_true_prob")].delta.item()
+        assert row.own_drop == pytest.approx(-diag)
+        ctrl = -rand[(rand["class"] == row["class"]) & (rand.k == row.k)
+                     & (rand.metric == "class_true_prob")].delta
+        assert row.random_low <= ctrl.mean() <= row.random_high
+        assert row.verdict.startswith("fragile" if row.own_drop > row.random_high
+                                      else "redundant")
+    assert set(summary.verdict) <= {"fragile", "redundant", "fragile+collateral",
+                                    "redundant+collateral"}
+    few = class_asymmetry(m, {name: 3 for name in counts})
+    assert set(few.verdict) == {"too few examples"}
     with pytest.raises(ValueError, match="per-class rankings"):
         class_matrix(model, data, [Ranking(last[0].hook_name, 1, np.ones(32))], 3)
 

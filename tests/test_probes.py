@@ -91,7 +91,8 @@ def test_same_seed_same_bytes_different_seed_differs() -> None:
 def test_table_layout() -> None:
     acts, y = planted(n=90)
     res = fit_probes(acts, y, config=ProbeConfig(control=False))
-    assert list(res.table.columns) == ["hook_name", "layer", "task", "split", "metric", "value"]
+    assert list(res.table.columns) == ["hook_name", "layer", "task", "split", "metric", "value",
+                                       "constant"]
     assert len(res.table) == 2 * 2 * 2  # hooks x splits x metrics
     assert res.table["hook_name"].tolist()[:4] == [H0] * 4
     with pytest.raises(ValueError, match="no control task"):

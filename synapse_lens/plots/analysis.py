@@ -266,7 +266,8 @@ FAITHFULNESS_PLOT_COLUMNS = ["hook_name", "layer", "method", "metric", "gap_top"
 _MARKERS = ("circle", "diamond", "square", "triangle-up", "x", "star")
 
 
-def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob") -> go.Figure:
+def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
+                        position: str = "cls") -> go.Figure:
     """Which ranking finds the neurons the model uses: per hook point and ranking method, how
     much more ablating its top-k units costs than ablating random-k units (``gap_top``, a
     fraction of the clean metric, with its 95 % interval over random seeds). Above 0: the
@@ -275,6 +276,7 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob") -
     Args:
         faithfulness: ``faithfulness`` table (:func:`synapse_lens.faithfulness.faithfulness`).
         metric: which metric's gaps to show.
+        position: which edits (``cls`` / ``all``; tables without the column are used whole).
 
     Returns:
         One trace per method (markers with error bars, dashed connecting lines) over depth.
@@ -283,7 +285,8 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob") -
         ValueError: missing columns. NothingToPlot: no rows for ``metric``.
     """
     require(faithfulness, FAITHFULNESS_PLOT_COLUMNS, "faithfulness")
-    df = nonempty(pick(faithfulness, metric=metric), f"metric {metric!r}")
+    df = nonempty(pick(faithfulness, metric=metric, position=position),
+                  f"metric {metric!r}, position {position!r}")
     df = df[pd.to_numeric(df["gap_top"], errors="coerce").notna()]
     df = nonempty(df, f"metric {metric!r} with a measured gap")
     hooks = hook_order(df)

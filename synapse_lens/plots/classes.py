@@ -19,15 +19,17 @@ from synapse_lens.plots._base import (
 
 
 def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
-                        k: int | None = None) -> go.Figure:
-    """Per-class ablation heatmap: change of each class's recall (columns) when a class's own
-    top-k neurons (rows) are ablated; one panel per hook point, one shared diverging scale.
+                        k: int | None = None, metric: str | None = None) -> go.Figure:
+    """Per-class ablation heatmap: change of each class's true-class probability (columns)
+    when a class's own top-k neurons (rows) are ablated, with the random-k control (mean over
+    its seeds) as the last row; one panel per hook point, one shared diverging scale.
 
     Args:
-        matrix: ``class_matrix`` table (``hook_name, layer, method, ablated_class, k, class,
-            delta``).
+        matrix: ``class_matrix`` table (``hook_name, layer, method, ablated_class, order, k,
+            metric, class, delta``).
         method: ranking method.
         k: which k (default the largest in the table).
+        metric: ``class_true_prob`` (default when present) or ``recall``.
 
     Returns:
         One heatmap trace per hook point (values printed in the cells).
@@ -40,11 +42,18 @@ def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
     """
     require(matrix, ["hook_name", "layer", "ablated_class", "k", "class", "delta"],
             "class_matrix")
-    df = pick(matrix, method=method)
+    if metric is None:
+        metric = ("class_true_prob" if "metric" in matrix
+                  and (matrix["metric"] == "class_true_prob").any() else "recall")
+    df = pick(matrix, method=method, metric=metric)
     df = nonempty(df[df["k"] == (df["k"].max() if k is None else k)],
-                  f"method {method!r}, k={k} in class_matrix")
+                  f"method {method!r}, k={k}, metric {metric!r} in class_matrix")
+    what = "true-class prob." if metric == "class_true_prob" else "recall"
+    control = "random k (mean)"
+    if "order" in df:
+        df = df.assign(ablated_class=df["ablated_class"].where(df["order"] == "top", control))
     hooks = hook_order(df)
-    # classes without examples (recall undefined everywhere) get no column
+    # classes without examples (undefined everywhere) get no column
     measured = df.groupby(df["class"].astype(str), sort=False)["delta"].count()
     classes = [c for c in dict.fromkeys(df["class"].astype(str)) if measured[c] > 0]
     ablated = list(dict.fromkeys(df["ablated_class"].astype(str)))
@@ -56,17 +65,17 @@ def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
         wide = wide.reindex(index=ablated, columns=classes)
         fig.add_trace(go.Heatmap(
             z=wide.to_numpy().tolist(), x=[label(c) for c in classes],
-            y=[label(a) for a in ablated], coloraxis="coloraxis", texttemplate="%{z:+.2f}",
-            hovertemplate="ablate %{y}'s top-k<br>recall of %{x}: %{z:+.3f}<extra></extra>"),
+            y=[label(a) for a in ablated], coloraxis="coloraxis", texttemplate="%{z:+.3f}",
+            hovertemplate=f"ablate %{{y}}<br>{what} of %{{x}}: %{{z:+.4f}}<extra></extra>"),
             row=cell(i, cols)[0], col=cell(i, cols)[1])
     kk = int(df["k"].iloc[0])
     fig.update_layout(coloraxis={"colorscale": "RdBu", "cmid": 0,
-                                 "colorbar": {"title": {"text": "Δ recall"}}})
-    fig.update_xaxes(title_text="recall of class", type="category")
+                                 "colorbar": {"title": {"text": f"Δ {what}"}}})
+    fig.update_xaxes(title_text=f"{what} of class", type="category")
     fig.update_yaxes(title_text=f"ablated: top-{kk} of class", type="category",
                      autorange="reversed", col=1)
-    return finish(fig, f"Class-wise ablation: change of recall (top-{kk} per class)",
-                  height=None)
+    return finish(fig, f"Class-wise ablation: change of {what} (top-{kk} per class vs random "
+                  f"{kk})", height=None)
 
 
 def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:

@@ -43,7 +43,7 @@ def _curves(fig: go.Figure, part: pd.DataFrame, x: str, by: str, row: int, col: 
                                  line={"color": hue}), row=row, col=col)
 
 def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: str = GLOBAL,
-                    method: str = "probe") -> go.Figure:
+                    method: str = "probe", position: str = "cls") -> go.Figure:
     """Ablation curves: ``metric`` vs k for top-k, random-k (mean and 95 % interval band over
     seeds) and bottom-k, one panel per hook point, the clean value as a dotted line.
 
@@ -52,7 +52,9 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
             order, k, metric, class, mean, ci_low, ci_high, clean_value``).
         metric: which metric (``accuracy``, ``macro_f1``, ``flip_rate``, ``true_prob``, ``kl``).
         ranking: the ranking whose units were ablated (``"__global__"`` or a class name).
-        method: ranking method (``probe`` / ``probeless``).
+        method: ranking method (``probe`` / ``probeless`` / ``attribution`` / ``exact``).
+        position: where the units were edited (``cls`` / ``all``; ignored for tables
+            without a ``position`` column).
 
     Returns:
         A grid of panels; per panel one line per order plus a band for orders whose interval
@@ -66,9 +68,10 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
         ... # doctest: +SKIP
     """
     check_summary(summary, ["hook_name", "layer", "order", "k"], "ablation")
-    df = pick(summary, metric=metric, ranking=ranking, method=method, **{"class": ALL})
-    df = clipped(nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r} in "
-                                "ablation"), metric)
+    df = pick(summary, metric=metric, ranking=ranking, method=method, position=position,
+              **{"class": ALL})
+    df = clipped(nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r}, "
+                              f"position {position!r} in ablation"), metric)
     hooks = hook_order(df)
     fig, cols = facets(hooks)
     for i, hook in enumerate(hooks):
@@ -81,8 +84,9 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
                           line={"color": "black", "dash": "dot", "width": 1})
     fig.update_xaxes(title_text="k (neurons ablated)")
     y_axis(fig, metric)
-    return finish(fig, f"Ablation of ranked neurons: {metric.replace('_', ' ')} vs k",
-                  height=None)
+    where = {"cls": "[CLS] only", "all": "every position"}.get(position, position)
+    return finish(fig, f"Ablation of {method}-ranked neurons at {where}: "
+                  f"{metric.replace('_', ' ')} vs k", height=None)
 
 def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
                  ranking: str = GLOBAL) -> go.Figure:

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -21,13 +20,10 @@ from synapse_lens.report.wording import (
     ALL,
     FLIP,
     GLOBAL,
-    below_width,
-    change,
     depth_sorted,
     neurons,
     pct,
     pts,
-    round1,
     select,
     where,
 )
@@ -42,6 +38,8 @@ def faithfulness_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     faith = t.get("faithfulness")
     if faith is None or faith.empty:
         return None
+    if "position" in faith.columns and (faith["position"] == "cls").any():
+        faith = faith[faith["position"] == "cls"]
     metric = "true_prob" if (faith["metric"] == "true_prob").any() else str(faith["metric"].iloc[0])
     rows = depth_sorted(faith[(faith["metric"] == metric) & (faith["method"] != "exact")])
     rows = rows[pd.to_numeric(rows["gap_top"], errors="coerce").notna()]
@@ -137,82 +135,171 @@ def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     return text
 
 
+def _p2(x: object) -> str:
+    """A probability as a percentage with two decimals (small effects stay visible)."""
+    text = f"{100 * float(x):.2f}"  # type: ignore[arg-type]
+    return ("0.00" if text == "-0.00" else text) + " %"
+
+
+def _majority(t: Mapping[str, pd.DataFrame]) -> float | None:
+    """The majority-class rate of the evaluation texts (from the per-example bias table)."""
+    mb = t.get("minimal_bias")
+    if mb is None or mb.empty or "label" not in mb.columns:
+        return None
+    labels = mb.drop_duplicates("example")["label"]
+    return float(labels.value_counts(normalize=True).max())
+
+
+def _ablation_method(abl: pd.DataFrame) -> str:
+    """The ranking the stress tests used: the one run at every position, else probe."""
+    if "position" in abl.columns and (abl["position"] == "all").any():
+        return str(abl.loc[abl["position"] == "all", "method"].iloc[0])
+    return "probe" if (abl["method"] == "probe").any() else str(abl["method"].iloc[0])
+
+
+def _first_effect(abl: pd.DataFrame, widths: Mapping[str, int], metric: str) -> pd.DataFrame:
+    """Per (position, hook): the smallest k below the width where top-k lies outside the
+    random-k interval (``k`` NA and the largest k tried when none does)."""
+    rows = []
+    for (position, hook, layer), g in abl.groupby(["position", "hook_name", "layer"],
+                                                  sort=False):
+        width = widths.get(hook, int(g["k"].max()))
+        top = g[(g["order"] == "top") & (g["k"] > 0) & (g["k"] < width)].set_index("k")
+        rand = g[(g["order"] == "random") & (g["k"] > 0) & (g["k"] < width)].set_index("k")
+        ks = sorted(set(top.index) & set(rand.index))
+        hit = next((k for k in ks if not rand.loc[k, "ci_low"] <= top.loc[k, "mean"]
+                    <= rand.loc[k, "ci_high"]), None)
+        k = hit if hit is not None else (ks[-1] if ks else None)
+        if k is None:
+            continue
+        full = g[(g["k"] == width) & (g["order"] == "top")]
+        rows.append({"position": position, "hook_name": hook, "layer": layer, "found":
+                     hit is not None, "k": int(k), "width": width,
+                     "top": float(top.loc[k, "mean"]), "low": float(rand.loc[k, "ci_low"]),
+                     "high": float(rand.loc[k, "ci_high"]),
+                     "clean": float(top.loc[k, "clean_value"]),
+                     "full": float(full["mean"].iloc[0]) if not full.empty else None})
+    return pd.DataFrame(rows)
+
+
 def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """How much ablating the top-k drops accuracy, compared with random-k and bottom-k, at the
-    hook point where top-k ablation hurts most (largest k)."""
+    """Per edited position and stress hook, the smallest k at which zero-ablating the ranked
+    units moves the true-class probability outside the random-k interval — or how far the grid
+    went without it. Never at k = the width (top = random = bottom there by construction)."""
     abl = t.get("ablation")
     if abl is None or abl.empty:
         return None
-    df = select(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
-    df = below_width(df[df["k"] > 0], t.get("rankings"))
-    if df.empty or not (df["order"] == "top").any():
+    metric = "true_prob" if (abl["metric"] == "true_prob").any() else "accuracy"
+    method = _ablation_method(abl)
+    if "position" not in abl.columns:
+        abl = abl.assign(position="cls")
+    df = select(abl, metric=metric, ranking=GLOBAL, method=method, **{"class": ALL})
+    widths = _widths(t.get("rankings"))
+    first = _first_effect(depth_sorted(df), widths, metric)
+    if first.empty:
         return None
-    k = df["k"].max()
-    at_k = df[df["k"] == k]
-    top = at_k[at_k["order"] == "top"]
-    largest = float((at_k["clean_value"] - at_k["mean"]).abs().max())
-    if largest < NEGLIGIBLE:
-        orders = ", ".join(o for o in ("top", "random", "bottom") if (at_k["order"] == o).any())
-        return (f"Ablating {neurons(k)} at any of {at_k['hook_name'].nunique()} probed hook "
-                f"points ({orders} sets) moves accuracy by at most {pts(largest)} from the clean "
-                f"{pct(float(top['clean_value'].iloc[0]))}: at this size the classifier does not "
-                "depend on any small set of [CLS] neurons of one layer.")
-    hit = top.loc[(top["clean_value"] - top["mean"]).idxmax()]
-    hook = hit["hook_name"]
-    here = at_k[at_k["hook_name"] == hook]
-    clean, top_acc = float(hit["clean_value"]), float(hit["mean"])
-    text = (f"Ablating the top-{neurons(k)} of {where(hook, hit['layer'])} changes accuracy "
-            f"from {pct(clean)} to {pct(top_acc)} ({change(clean - top_acc)})")
-    rand = here[here["order"] == "random"]
-    if not rand.empty:
-        r = rand.iloc[0]
-        r_drop = clean - float(r["mean"])
-        low, high = (round1(100 * (clean - float(r[c]))) for c in ("ci_high", "ci_low"))
-        text += (f"; with {neurons(k)} chosen at random the change is {change(r_drop)} (95 % "
-                 f"interval of the drop: {low} to {high} points)")
-        if clean - top_acc > clean - float(r["ci_low"]):
-            ratio = (clean - top_acc) / r_drop if r_drop > 1e-9 else math.inf
-            text += (", so the ranked neurons matter more than random ones" + (
-                f" ({ratio:.1f}× the mean random drop)" if math.isfinite(ratio) else ""))
-        else:
-            text += (", so at this size the ranked neurons are no more important than random "
-                     "ones")
-    bottom = here[here["order"] == "bottom"]
-    if not bottom.empty:
-        text += (f"; with the bottom-{neurons(k)} it is "
-                 f"{change(clean - float(bottom['mean'].iloc[0]))}")
-    text += "."
-    if not rand.empty:
-        merged = top.merge(at_k[at_k["order"] == "random"], on="hook_name", suffixes=("", "_r"))
-        beats = int((merged["mean"] < merged["ci_low_r"]).sum())
-        text += (f" Top-{int(k)} ablation beats the random interval at {beats} of "
-                 f"{len(merged)} hook points.")
+    what = "the true-class probability" if metric == "true_prob" else metric
+    parts = []
+    for position in dict.fromkeys(first["position"]):
+        here = first[first["position"] == position].iloc[::-1]
+        edits = []
+        for _, r in here.iterrows():
+            at = where(r["hook_name"], r["layer"])
+            if r["found"]:
+                edits.append(f"{at} from k = {r['k']} ({100 * r['k'] / r['width']:.0f} % of the "
+                             f"width): {_p2(r['clean'])} → {_p2(r['top'])}, random "
+                             f"{_p2(r['low'])}–{_p2(r['high'])}")
+            else:
+                edits.append(f"{at}: no k up to {r['k']} ({100 * r['k'] / r['width']:.0f} % of "
+                             f"the width) leaves the random interval ({_p2(r['top'])} vs "
+                             f"{_p2(r['low'])}–{_p2(r['high'])})"
+                             + (f"; zeroing all {r['width']} units gives {_p2(r['full'])}"
+                                if r["full"] is not None else ""))
+        name = "at [CLS] only" if position == "cls" else "at every position"
+        parts.append(f"{name}, " + "; ".join(edits))
+    text = (f"Zero-ablating the top-k units of the {method} ranking moves {what} outside the "
+            f"95 % interval of random k-sets (clean → top-k, random interval) " + " — ".join(
+                parts) + ".")
+    acc = select(abl, metric="accuracy", ranking=GLOBAL, method=method, **{"class": ALL})
+    majority = _majority(t)
+    if not acc.empty:
+        text += (f" Clean accuracy {pct(acc['clean_value'].iloc[0])}"
+                 + (f" (majority class {pct(majority)})" if majority is not None else "") + ".")
+    return text
+
+
+def _widths(rankings: pd.DataFrame | None) -> dict[str, int]:
+    if rankings is None or rankings.empty:
+        return {}
+    return {str(h): int(g["neuron"].nunique()) for h, g in rankings.groupby("hook_name")}
+
+
+def self_repair_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
+    """How much of a [CLS]-only edit survives compared with the same edit at every position."""
+    rep = t.get("self_repair")
+    if rep is None or rep.empty:
+        return None
+    parts, same = [], []
+    widths = _widths(t.get("rankings"))
+    for (hook, layer), g in depth_sorted(rep).groupby(["hook_name", "layer"], sort=False):
+        if (g["kl_cls"] == g["kl_all"]).all():  # e.g. the layer a [CLS] head reads: identical
+            same.append(where(hook, layer))
+            continue
+        below = g[g["k"] < widths.get(str(hook), int(g["k"].max()))]
+        r = (below if not below.empty else g).sort_values("k").iloc[-1]
+        survival = pd.to_numeric(pd.Series([r["survival"]]), errors="coerce").iloc[0]
+        share = "—" if pd.isna(survival) else f"{100 * survival:.1f} %"
+        parts.append(f"{where(hook, layer)} (k = {int(r['k'])}): KL {r['kl_cls']:.3g} at [CLS] "
+                     f"only vs {r['kl_all']:.3g} at every position, {share} survives; the "
+                     f"edited [CLS] is {100 * r['distance_last']:.0f} % of its norm away from "
+                     f"the clean one at the last layer (it was {100 * r['distance_edit']:.0f} % "
+                     "at the edit)")
+    if not parts:
+        return None
+    text = ("Self-repair — the same zero-ablation at [CLS] only and at every position: "
+            + "; ".join(parts[::-1]) + ". A small surviving share means the layers above "
+            "rebuild [CLS] from the other positions: a [CLS]-only edit there says little about "
+            "what the layer's units carry.")
+    if same:
+        text += (f" At {', '.join(same)} both edits give the same output (nothing above "
+                 "reads the other positions).")
     return text
 
 
 def class_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """Which class is most fragile when its own top-k neurons are ablated, and which least."""
+    """Each class's verdict (fragile / redundant / collateral, against its random-k interval)
+    at the smallest k where some class is fragile, or at the largest k tried."""
     asym = t.get("class_asymmetry")
-    if asym is None or asym.empty or asym["own_drop"].isna().all():
+    if asym is None or asym.empty or "random_high" not in asym.columns:
         return None
-    worst = asym.loc[asym["own_drop"].idxmax()]
-    here = asym[asym["hook_name"] == worst["hook_name"]]
-    sizes = here[["own_drop", "collateral", "exposed"]].abs().max().max()
-    if sizes < NEGLIGIBLE:
-        return (f"No class depends on its own top-{neurons(worst['k'])} at "
-                f"{where(worst['hook_name'], worst['layer'])}: ablating them changes the recall "
-                f"of every class by less than {pts(NEGLIGIBLE)} on average.")
-    text = (f"Class '{worst['class']}' is the most fragile: ablating its own top-"
-            f"{neurons(worst['k'])} at {where(worst['hook_name'], worst['layer'])} gives "
-            f"{change(float(worst['own_drop']), ' in its recall')}")
-    if not pd.isna(worst["collateral"]):
-        text += (f", the other classes see {change(float(worst['collateral']))} on average")
-    text += "."
-    if len(here) > 1:
-        least = here.loc[here["own_drop"].idxmin()]
-        text += (f" Class '{least['class']}' is the least fragile there "
-                 f"({change(float(least['own_drop']), ' in its recall')}).")
-    return text
+    judged = asym[~asym["verdict"].isin(["undefined", "too few examples"])]
+    if judged.empty:
+        few = asym[asym["verdict"] == "too few examples"]
+        return (f"No class was judged: {', '.join(map(str, few['class']))} have too few "
+                "evaluation examples." if not few.empty else None)
+    fragile = judged[judged["verdict"].str.startswith("fragile")]
+    k = int(fragile["k"].min()) if not fragile.empty else int(judged["k"].max())
+    here = asym[asym["k"] == k]
+    hook, layer, method = here["hook_name"].iloc[0], here["layer"].iloc[0], here["method"].iloc[0]
+    calls = []
+    for _, r in here.iterrows():
+        if r["verdict"] in ("undefined", "too few examples"):
+            calls.append(f"'{r['class']}' {r['verdict']}")
+            continue
+        calls.append(f"'{r['class']}' {r['verdict']} (own loss {_pp(r['own_drop'])}, random "
+                     f"{_pp(r['random_low'])}–{_pp(r['random_high'])})")
+    lead = ("the smallest k at which a class loses more than under random k-sets"
+            if not fragile.empty else "the largest k tried: no class loses more than under "
+            "random k-sets")
+    return (f"Class-wise, ablating each class's own top-{k} units ({method} ranking, "
+            f"{where(hook, layer)}; {lead}), the loss of true-class probability of that "
+            f"class's examples: " + "; ".join(calls) + ". '+collateral': other classes lose "
+            "more than under random k-sets too.")
+
+
+def _pp(x: object) -> str:
+    text = f"{100 * float(x):.2f}"  # type: ignore[arg-type]
+    return ("0.00" if text == "-0.00" else text) + " points"
 
 
 def overlap_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
@@ -221,21 +308,36 @@ def overlap_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if ov is None or ov.empty:
         return None
     df = ov[(ov["scope"] == "within_layer") & (ov["class_a"] != GLOBAL)
-            & (ov["class_b"] != GLOBAL)]
+            & (ov["class_b"] != GLOBAL) & (ov["class_a"] != ov["class_b"])]
     if df.empty:
         return None
     df = df[df["k"] == df["k"].max()]
+    k = int(df["k"].iloc[0])
+    if df[["class_a", "class_b"]].drop_duplicates().shape[0] == 1:  # two classes: one pair
+        a, b = df["class_a"].iloc[0], df["class_b"].iloc[0]
+        hooks = df.drop_duplicates("hook_name_a")
+        at = (where(hooks["hook_name_a"].iloc[0], hooks["layer_a"].iloc[0]) if len(hooks) == 1
+              else f"{len(hooks)} layers (mean)")
+        return (f"The top-{k} neuron sets of '{a}' and '{b}' overlap with a Jaccard of "
+                f"{df['jaccard'].mean():.2f} at {at}; two random {k}-sets: "
+                f"{df['chance'].mean():.2f}.")
     top = df.loc[df["jaccard"].idxmax()]
-    return (f"Different classes' top-{int(top['k'])} neuron sets overlap with a mean Jaccard of "
-            f"{df['jaccard'].mean():.2f} within a layer (chance {df['chance'].mean():.2f}); the "
-            f"most shared pair is '{top['class_a']}' / '{top['class_b']}' at "
-            f"{top['hook_name_a']} ({top['jaccard']:.2f}).")
+    return (f"Different classes' top-{k} neuron sets overlap with a mean Jaccard of "
+            f"{df['jaccard'].mean():.2f} within a layer (two random {k}-sets: "
+            f"{df['chance'].mean():.2f}); the most shared pair is '{top['class_a']}' / "
+            f"'{top['class_b']}' at {top['hook_name_a']} ({top['jaccard']:.2f}).")
 
 
 def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """The smallest neuron set that keeps the threshold share of the full probe accuracy."""
+    """The smallest neuron set that keeps the threshold share of the full probe accuracy,
+    against random sets of the same size; constant hooks are left out."""
     mins = t.get("redundancy_minimal")
     if mins is None or mins.empty:
+        return None
+    red = t.get("redundancy")
+    constant = _constant_hooks(t)
+    mins = mins[~mins["hook_name"].astype(str).isin(constant)]
+    if mins.empty:
         return None
     row = mins[mins["scope"] == "all"]
     best = row.iloc[0] if not row.empty else mins.loc[mins["percent"].idxmin()]
@@ -248,80 +350,115 @@ def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     else:
         text = (f"{int(best['k'])} of {neurons(best['width'])} ({best['percent']:g} %) keep "
                 f"{pct(best['kept'])} of the full probe accuracy {scope} "
-                f"({pct(best['accuracy'])} vs {pct(best['full_accuracy'])}), the smallest "
-                f"tested set reaching {pct(thr)}")
+                f"({pct(best['accuracy'])} vs {pct(best['full_accuracy'])})")
+        rand = _random_kept(red, best)
+        if rand is not None:
+            verdict = ("so the ranking beats chance there" if float(best["kept"]) > rand[2]
+                       else "so random sets do as well: the information is spread over the "
+                       "layer")
+            text += (f"; {rand[3]} random sets of that size keep {pct(rand[0])} "
+                     f"({pct(rand[1])}–{pct(rand[2])}), {verdict}")
     layers = mins[mins["scope"] == "layer"]
     if not layers.empty:
         small = layers.loc[layers["percent"].idxmin()]
         text += (f"; per layer, {where(small['hook_name'], small['layer'])} needs the fewest "
-                 f"({neurons(small['k'])}, {small['percent']:g} %)")
+                 f"({neurons(small['k'])}, {small['percent']:g} %")
+        rand = _random_kept(red, small)
+        text += (f"; random sets of that size keep {pct(rand[0])}" if rand is not None
+                 else "") + ")"
+    if constant:
+        text += (f" ({', '.join(sorted(constant))}: constant [CLS] over the examples, left "
+                 "out)")
     return text + "."
 
 
+def _constant_hooks(t: Mapping[str, pd.DataFrame]) -> set[str]:
+    """Hooks whose [CLS] vector does not vary over the examples (flagged by the probes table's
+    ``constant`` column when present, else by a probe stuck at the majority class)."""
+    probes = t.get("probes")
+    if probes is None or probes.empty or "constant" not in probes.columns:
+        return set()
+    flag = probes["constant"].astype(str).str.lower().isin(["true", "1"])
+    return set(probes.loc[flag, "hook_name"].astype(str))
+
+
+def _random_kept(red: pd.DataFrame | None, best: pd.Series) -> tuple[float, float, float,
+                                                                       int] | None:
+    if red is None or red.empty:
+        return None
+    rows = red[(red["selection"] == "random") & (red["scope"] == best["scope"])
+               & (red["hook_name"].astype(str) == str(best["hook_name"]))
+               & (red["k"] == best["k"])]["kept"].astype(float)
+    if rows.empty:
+        return None
+    return float(rows.mean()), float(rows.min()), float(rows.max()), len(rows)
+
+
 def noise_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """Accuracy under the largest noise on top-k vs random-k vs all units."""
+    """The smallest σ at which noise on the top-k units moves the true-class probability
+    outside the random-k interval, or the largest σ tried without it."""
     noise = t.get("noise")
     if noise is None or noise.empty:
         return None
-    df = select(noise, metric="accuracy", ranking=GLOBAL, **{"class": ALL})
+    metric = "true_prob" if (noise["metric"] == "true_prob").any() else "accuracy"
+    df = select(noise, metric=metric, ranking=GLOBAL, **{"class": ALL})
     if df.empty:
         return None
-    sigma = df["sigma"].max()
-    at = df[df["sigma"] == sigma]
-    top = at[at["units"] == "top"]
-    if top.empty:
+    hook = df["hook_name"].iloc[0]
+    df = df[df["hook_name"] == hook]
+    top = df[(df["units"] == "top") & (df["sigma"] > 0)].set_index("sigma")
+    rand = df[(df["units"] == "random") & (df["sigma"] > 0)].set_index("sigma")
+    sigmas = sorted(set(top.index) & set(rand.index))
+    if not sigmas:
         return None
-    hit = top.loc[top["mean"].idxmin()]
-    here = at[at["hook_name"] == hit["hook_name"]]
-    parts = []
-    for units, name in (("random", "random"), ("all", "all")):
-        cur = here[here["units"] == units]
-        if not cur.empty:
-            parts.append(f"{name} {neurons(cur['k'].iloc[0])}: {pct(cur['mean'].iloc[0])}")
-    extra = f" ({'; '.join(parts)}; clean {pct(hit['clean_value'])})" if parts else ""
-    return (f"Gaussian noise of σ = {sigma:g} (in units of each neuron's standard deviation) on "
-            f"the top-{neurons(hit['k'])} of {where(hit['hook_name'], hit['layer'])} "
-            f"leaves {pct(hit['mean'])} accuracy{extra}.")
+    hit = next((s for s in sigmas if not rand.loc[s, "ci_low"] <= top.loc[s, "mean"]
+                <= rand.loc[s, "ci_high"]), None)
+    s = hit if hit is not None else sigmas[-1]
+    k = int(top.loc[s, "k"])
+    every = df[(df["units"] == "all") & (df["sigma"] == s)]
+    tail = (f"; the same noise on every unit gives {_p2(every['mean'].iloc[0])}"
+            if not every.empty else "")
+    what = "true-class probability" if metric == "true_prob" else metric
+    if hit is None:
+        return (f"Gaussian noise on the top-{k} units of {where(hook, df['layer'].iloc[0])} "
+                f"never leaves the random-k interval up to σ = {s:g} (the largest tried, in "
+                f"units of each neuron's std): {what} {_p2(top.loc[s, 'mean'])}, random "
+                f"{_p2(rand.loc[s, 'ci_low'])}–{_p2(rand.loc[s, 'ci_high'])}{tail}.")
+    return (f"Gaussian noise on the top-{k} units of {where(hook, df['layer'].iloc[0])} first "
+            f"leaves the random-k interval at σ = {s:g} (in units of each neuron's std; "
+            f"largest tried {sigmas[-1]:g}): {what} {_p2(top.loc[s, 'clean_value'])} → "
+            f"{_p2(top.loc[s, 'mean'])}, random {k} units {_p2(rand.loc[s, 'ci_low'])}–"
+            f"{_p2(rand.loc[s, 'ci_high'])}{tail}.")
 
 
 def weight_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
-    """Flip rate at the largest weight perturbation: ranked units vs random vs class rows."""
+    """Weight perturbations of the top-k units' output weights vs random units', at the
+    smallest ε where they differ, or the largest ε tried."""
     red = t.get("redirection")
     if red is None or red.empty:
         return None
-    df = select(red, metric="flip_rate", **{"class": ALL})
-    if df.empty:
+    metric = "true_prob" if (red["metric"] == "true_prob").any() else "flip_rate"
+    df = select(red, metric=metric, **{"class": ALL})
+    top = df[(df["edit"] == "top_units") & (df["eps"] > 0)].set_index("eps")
+    rand = df[(df["edit"] == "random_units") & (df["eps"] > 0)].set_index("eps")
+    eps = sorted(set(top.index) & set(rand.index))
+    if not eps:
         return None
-    eps = df["eps"].max()
-    at = df[df["eps"] == eps]
-    if (at["mean"] == 0).all():
-        kinds = {"top_units": "ranked neurons' output weights",
-                 "random_units": "random neurons' output weights",
-                 "class_row": "classifier rows"}
-        edits = ", ".join(dict.fromkeys(kinds.get(e, e) for e in at["edit"].astype(str)))
-        return (f"No weight perturbation up to a relative norm ε = {eps:g} ({edits}; every "
-                f"seed) changed a single prediction.")
-    out = []
-    top = at[at["edit"] == "top_units"]
-    if not top.empty:
-        hit = top.loc[top["mean"].idxmax()]
-        text = (f"Perturbing the output weights of the top-{neurons(hit['k'])} of "
-                f"{where(hit['hook_name'], hit['layer'])} by a relative norm ε = {eps:g} flips "
-                f"{pct(hit['mean'])} of the predictions")
-        rand = at[(at["edit"] == "random_units") & (at["hook_name"] == hit["hook_name"])
-                  & (at["target"] == hit["target"])]
-        if not rand.empty:
-            text += f" (random neurons: {pct(rand['mean'].iloc[0])})"
-        out.append(text)
-    rows = at[at["edit"] == "class_row"]
-    if not rows.empty:
-        hit = rows.loc[rows["mean"].idxmax()]
-        out.append(f"perturbing the classifier row of class '{hit['target']}' by ε = {eps:g} "
-                   f"flips {pct(hit['mean'])}, the most of any class")
-    if not out:
-        return None
-    sentence = "; ".join(out)
-    return sentence[0].upper() + sentence[1:] + "."
+    hit = next((e for e in eps if not rand.loc[e, "ci_low"] <= top.loc[e, "mean"]
+                <= rand.loc[e, "ci_high"]), None)
+    e = hit if hit is not None else eps[-1]
+    r = top.loc[e]
+    flips = select(red, metric="flip_rate", edit="top_units", **{"class": ALL})
+    flips = flips[flips["eps"] == e]
+    flip = f", {pct(flips['mean'].iloc[0])} of predictions flip" if not flips.empty else ""
+    what = "true-class probability" if metric == "true_prob" else metric
+    lead = (f"first differs from perturbing random units' at ε = {e:g}" if hit is not None
+            else f"never differs from perturbing random units' up to ε = {e:g} (the largest "
+            "tried)")
+    return (f"Perturbing the output weights of the top-{int(r['k'])} units of "
+            f"{where(r['hook_name'], r['layer'])} by a relative norm ε {lead}: {what} "
+            f"{_p2(r['clean_value'])} → {_p2(r['mean'])}, random units "
+            f"{_p2(rand.loc[e, 'ci_low'])}–{_p2(rand.loc[e, 'ci_high'])}{flip}.")
 
 
 def logit_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
@@ -362,9 +499,9 @@ def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
 
 
 FINDINGS: tuple[Callable[[Mapping[str, pd.DataFrame]], str | None], ...] = (
-    faithfulness_finding, probe_finding, outlier_finding, redundancy_finding, ablation_finding,
-    class_finding, overlap_finding, noise_finding, weight_finding, logit_finding,
-    stability_finding)
+    faithfulness_finding, ablation_finding, self_repair_finding, probe_finding, outlier_finding,
+    redundancy_finding, class_finding, overlap_finding, noise_finding, weight_finding,
+    logit_finding, stability_finding)
 
 
 def findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import PurePath
 from typing import Any
 
@@ -253,8 +254,10 @@ def _faithfulness_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         gaps = ["gap_top", "gap_top_low", "gap_top_high", "gap_bottom"]
         shown[gaps] = shown[gaps].astype(float) * 100
         body += f"<h3>Verdicts ({esc(metric)}; gaps in % of the clean value)</h3>" + table_html(
-            shown, ["hook_name", "method", *gaps, "verdict", "spearman_exact", "overlap_exact"],
-            ["hook point", "ranking", "top vs random", "low", "high", "bottom vs random",
+            shown, ["hook_name", "method", "position", *gaps, "verdict", "spearman_exact",
+                    "overlap_exact"],
+            ["hook point", "ranking", "edited at", "top vs random", "low", "high",
+             "bottom vs random",
              "verdict", "Spearman vs exact", "top-k overlap vs exact"])
     outliers = t.get("outliers")
     if outliers is not None and not outliers.empty:
@@ -266,24 +269,46 @@ def _faithfulness_section(t: Tables, summary: Mapping[str, Any]) -> Section:
 
 
 def _ablation_section(t: Tables, summary: Mapping[str, Any]) -> Section:
-    explain = ("The k top-ranked neurons (global probe ranking) of a hook point are ablated at "
-               "[CLS] during inference and accuracy is measured on held-out texts. Random-k "
-               "(mean and 95 % interval over seeds) and bottom-k are the controls; the dotted "
-               "line is the clean accuracy. A ranking that found the neurons the model uses "
-               "drops far below the random band.")
+    method = summary.get("class_experiments_ranking") or "probe"
+    explain = (f"The k top-ranked neurons of a hook point ({method} ranking: the one the "
+               "faithfulness table finds most causal) are zero-ablated during inference, at "
+               "[CLS] only and at every position, and the true-class probability is measured on "
+               "held-out texts. Random-k (mean and 95 % interval over seeds) and bottom-k are "
+               "the controls; the dotted line is the clean value. k runs over fractions of the "
+               "width; at k = the width top, random and bottom are the same set by "
+               "construction. A [CLS]-only edit of a middle layer that does little while the "
+               "all-position edit does much is repaired by the layers above (see self-repair).")
     abl = t.get("ablation")
-    body = (_absent("ablation") if abl is None else
-            _figs("ablation", [lambda: plots.ablation_figure(
-                abl, ranking=_prefer(abl, "ranking", GLOBAL),
-                method=_prefer(abl, "method", "probe"))]))
-    return Section("ablation", "Ablation curves", explain, body)
+    if abl is None:
+        return Section("ablation", "Ablation curves", explain, _absent("ablation"))
+    metric = "true_prob" if (abl["metric"] == "true_prob").any() else "accuracy"
+    method = method if (abl["method"] == method).any() else _prefer(abl, "method", "probe")
+    positions = (list(dict.fromkeys(abl["position"].astype(str)))
+                 if "position" in abl else ["cls"])
+    ranking = _prefer(abl, "ranking", GLOBAL)
+    figs: list[Callable[[], Any]] = [partial(plots.ablation_figure, abl, metric=metric,
+                                             ranking=ranking, method=method, position=p)
+                                     for p in positions]
+    body = _figs("ablation", figs)
+    repair = t.get("self_repair")
+    if repair is not None and not repair.empty:
+        body += "<h3>Self-repair: the same edit at [CLS] only vs every position</h3>" + (
+            table_html(repair, ["hook_name", "k", "kl_cls", "kl_all", "survival",
+                                "flip_cls", "flip_all", "distance_edit", "distance_last",
+                                "returned"],
+                       ["hook point", "k", "KL [CLS] only", "KL all positions",
+                        "survival (KL ratio)", "flips [CLS] only", "flips all positions",
+                        "[CLS] distance at the edit", "at the last layer", "returned"]))
+    return Section("ablation", "Ablation curves and self-repair", explain, body)
 
 
 def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("First heatmap: ablating one class's own top-k neurons (rows) and measuring "
-               "every class's recall change (columns); a strong negative diagonal means classes "
-               "rely on their own neurons, off-diagonal cells are collateral damage. Second: how "
-               "much the per-class top-k sets overlap (Jaccard).")
+               "the change of every class's true-class probability (columns); the last row is "
+               "the random-k control. A diagonal cell far below the control means the class "
+               "relies on its own neurons, off-diagonal cells are collateral damage; verdicts "
+               "come from the control's 95 % interval. Second: how much the per-class top-k "
+               "sets overlap (Jaccard).")
     figs, extra = [], ""
     if t.get("class_matrix") is not None:
         cm = t["class_matrix"]
@@ -293,11 +318,17 @@ def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         figs.append(lambda: plots.overlap_figure(ov))
     asym = t.get("class_asymmetry")
     if asym is not None and not asym.empty:
-        shown = asym.astype({c: float for c in ("own_drop", "collateral", "exposed")})
-        extra = "<h3>Fragile and redundant classes</h3>" + table_html(
-            shown, ["hook_name", "class", "own_drop", "collateral", "exposed", "verdict"],
-            ["hook point", "class", "own recall drop", "drop caused in others",
-             "drop suffered from others", "verdict"])
+        labels = {"own_drop": "own loss", "random_low": "random low",
+                  "random_high": "random high", "collateral": "caused in others",
+                  "exposed": "suffered from others"}
+        cols = [c for c in labels if c in asym.columns]
+        shown = asym.astype(dict.fromkeys(cols, float))
+        shown[cols] = shown[cols] * 100
+        extra = ("<h3>Fragile and redundant classes (loss of the class's true-class "
+                 "probability, points; random: the 95 % interval of random k-sets)</h3>"
+                 + table_html(shown, ["hook_name", "k", "class", "n_examples", *cols, "verdict"],
+                              ["hook point", "k", "class", "examples",
+                               *(labels[c] for c in cols), "verdict"]))
     body = (_figs("classes", figs) + extra) if figs else _absent("class_matrix", "overlap")
     return Section("classes", "Class-wise effects", explain, body)
 
