@@ -117,4 +117,7 @@ def bias_grid(minimal: Sequence[float] | np.ndarray, *, n: int = 6,
     top = float(np.quantile(values, quantile))
     if top <= 0:
         return (0.0, 1.0)
-    return tuple(sorted({0.0, *(float(f"{top * i / n:.3g}") for i in range(1, n + 1))}))
+    scale = 10.0 ** (math.floor(math.log10(top)) - 2)  # 3 significant digits, rounded up at
+    top = math.ceil(top / scale - 1e-9) * scale          # the end: the grid covers the quantile
+    return tuple(sorted({0.0, *(float(f"{top * i / n:.3g}") for i in range(1, n)),
+                         float(f"{top:.3g}") if float(f"{top:.3g}") >= top - 1e-12 else top}))

@@ -212,6 +212,7 @@ def run_stress_tests(
         lambda t: _effect(summarize(t), "edit", "top_units", "random_units", "true_prob",
                           ["hook_name", "target", "eps"]))
     mb = tables["minimal_bias"] = minimal_biases(clean)
-    biases = cfg.biases if cfg.biases is not None else bias_grid(mb[mb["target"] == FLIP]["bias"])
+    flips = mb[mb["target"] == FLIP]["bias"].to_numpy()
+    biases = cfg.biases if cfg.biases is not None else bias_grid(flips)
     tables["redirection_logit"] = logit_redirection(clean, biases)
     return tables

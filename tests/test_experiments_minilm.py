@@ -87,7 +87,7 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
     assert set(abl.order) == {"top", "random", "bottom"} and set(abl.k) == {0, 16}
     random_rows = abl[(abl.order == "random") & (abl.k == 16)]
     assert (random_rows.n == 5).all() and (random_rows.ci_low <= random_rows.ci_high).all()
-    assert set(tables["class_matrix"].ablated_class) == {"ham", "spam"}
+    assert set(tables["class_matrix"].ablated_class) == {"ham", "spam", "__random__"}
     assert set(tables["overlap"].scope) == {"within_layer", "across_layers"}
     assert set(tables["noise"].units) == {"top", "random", "all"}
     assert set(tables["redirection"].edit) == {"top_units", "random_units", "class_row"}

@@ -103,7 +103,7 @@ def test_ablation_figure_bands_and_values(tables: dict[str, pd.DataFrame]) -> No
     assert len(bands) == 2 and all(t.name == "random-k interval" for t in bands)
     assert [t.name for t in _lines(fig)][:3] == ["top-k", "random-k", "bottom-k"]
     sel = summary[(summary.hook_name == HOOKS[1][0]) & (summary.metric == "accuracy")
-                  & (summary.order == "random")].sort_values("k")
+                  & (summary.order == "random") & (summary.position == "cls")].sort_values("k")
     np.testing.assert_allclose(_lines(fig)[1].y, sel["mean"])
     np.testing.assert_allclose(bands[0].y, [*sel["ci_high"], *sel["ci_low"][::-1]])
     assert [a.text for a in fig.layout.annotations] == [h for h, _ in HOOKS[1:]]
@@ -124,10 +124,14 @@ def test_class_matrix_and_overlap_heatmaps(tables: dict[str, pd.DataFrame]) -> N
     fig = plots.class_matrix_figure(tables["class_matrix"])
     assert len(fig.data) == 1 and isinstance(fig.data[0], go.Heatmap)
     z = np.asarray(fig.data[0].z)
-    np.testing.assert_allclose(np.diag(z), [-0.2, -0.6])  # own-class drops; spam is fragile
-    np.testing.assert_allclose(z[~np.eye(2, dtype=bool)], -0.05)
+    assert list(fig.data[0].y) == ["ham", "spam", "random k (mean)"]
+    np.testing.assert_allclose(np.diag(z[:2]), [0.0, -0.6])  # own-class drops; spam is fragile
+    np.testing.assert_allclose(z[:2][~np.eye(2, dtype=bool)], -0.05)
+    np.testing.assert_allclose(z[2], -0.02)  # the control: mean over its 5 seeds
     assert fig.layout.coloraxis.cmid == 0
-    assert fig.layout.xaxis.title.text == "recall of class"
+    assert fig.layout.xaxis.title.text == "true-class prob. of class"
+    recall = plots.class_matrix_figure(tables["class_matrix"], metric="recall", k=2)
+    assert recall.layout.xaxis.title.text == "recall of class"
     fig = plots.overlap_figure(tables["overlap"])
     assert len(fig.data) == len(HOOKS)
     for trace in fig.data:
@@ -182,7 +186,8 @@ def test_compare_figures(tables: dict[str, pd.DataFrame]) -> None:
     assert _names(fig) == ["spam run: top-8", "spam run: random-8", "trec run: top-8",
                            "trec run: random-8"]
     top = summaries[(summaries.run == "spam run") & (summaries.order == "top")
-                    & (summaries.k == 8) & (summaries.metric == "accuracy")]
+                    & (summaries.k == 8) & (summaries.metric == "accuracy")
+                    & (summaries.position == "cls")]
     np.testing.assert_allclose(fig.data[0].y, top["clean_value"] - top["mean"])
     fig = plots.compare_redundancy_figure(both["redundancy"])
     assert _names(fig) == ["spam run", "trec run"]

@@ -72,7 +72,7 @@ def test_report_is_self_contained(html: str) -> None:
     ours = html.replace(str(get_plotlyjs()), "")  # the page around the plotly.js bundle
     assert "http://" not in ours and "https://" not in ours
     n_divs = html.count('class="plotly-graph-div"')
-    assert n_divs == html.count("Plotly.newPlot(") == 12
+    assert n_divs == html.count("Plotly.newPlot(") == 13  # ablation: [CLS] and every position
     ids = re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
     assert len(set(ids)) == n_divs  # unique, deterministic ids
 
@@ -105,20 +105,25 @@ def test_findings_follow_the_numbers(tables: dict[str, pd.DataFrame]) -> None:
     assert probe_line not in base
 
     def ablation_line(lines: list[str]) -> str:
-        return next(s for s in lines if s.startswith("Ablating"))
+        return next(s for s in lines if s.startswith("Zero-ablating the top-k"))
 
     weak = findings(prepare(synthetic_tables(("ham", "spam"), top_drop=0.001)))
-    assert "more than random" in ablation_line(base)
-    assert "no more important than random" in ablation_line(weak)
-    assert "drop of 60.0 points" in ablation_line(base)
-    assert ablation_line(weak) != ablation_line(base)
+    assert "layer 1 (blocks.1.hook_resid_post) from k = 2 (12 % of the width)" in ablation_line(
+        base)
+    assert "no k up to" not in ablation_line(base)
+    assert "no k up to 8 (50 % of the width) costs more than random" in ablation_line(weak)
+    assert "top-k costs less than random (anti-causal)" in ablation_line(weak)
+    assert "from k = 2 (12 % of the width):" not in ablation_line(weak)
+    assert "at [CLS] only" in ablation_line(base) and "at every position" in ablation_line(base)
 
     def class_line(lines: list[str]) -> str:
-        return next(s for s in lines if s.startswith("Class '"))
+        return next(s for s in lines if s.startswith("Class-wise"))
 
-    assert class_line(base).startswith("Class 'spam' is the most fragile")
+    assert "own top-2 units" in class_line(base)
+    assert "'spam' fragile+collateral" in class_line(base)
+    assert "'ham' redundant+collateral" in class_line(base)
     other = findings(prepare(synthetic_tables(("ham", "spam"), fragile="ham")))
-    assert class_line(other).startswith("Class 'ham' is the most fragile")
+    assert "'ham' fragile" in class_line(other) and "'spam' redundant" in class_line(other)
 
 
 def test_negligible_effects_are_said_so(tables: dict[str, pd.DataFrame]) -> None:
@@ -127,10 +132,14 @@ def test_negligible_effects_are_said_so(tables: dict[str, pd.DataFrame]) -> None
     no_flips = tables["redirection"].assign(value=0.0)
     lines = findings(prepare({"ablation": flat, "redirection": no_flips,
                               "class_matrix": tables["class_matrix"].assign(delta=0.0)}))
-    assert lines[0].startswith("Ablating 8 neurons at any of 2 probed hook points (top, random, "
-                               "bottom sets) moves accuracy by at most 0.0 points")
-    assert lines[1].startswith("No class depends on its own top-4 neurons")
-    assert lines[2].startswith("No weight perturbation up to a relative norm ε = 0.5")
+    assert lines[0].startswith("Zero-ablating the top-k units of the probe ranking")
+    # no rankings table: k = 8, where top = random = bottom, is taken for the full width
+    assert lines[0].count("no k up to 4 (50 % of the width) costs more than random k-sets") == 4
+    assert "from k =" not in lines[0]  # two hooks, two positions, none beyond random
+    assert lines[1].startswith("Class-wise, ablating each class's own top-4 units")
+    assert "the largest k tried: no class loses more than under random k-sets" in lines[1]
+    assert lines[2].startswith("Perturbing the output weights of the top-4 units")
+    assert "never differs from perturbing random units' up to ε = 0.5" in lines[2]
 
 
 def test_run_labels() -> None:
@@ -173,7 +182,7 @@ def test_tables_with_nothing_to_plot_leave_notices(tables: dict[str, pd.DataFram
     only_global = tables["overlap"].iloc[:0]
     page = render_report({"ablation": probeless, "overlap": only_global,
                           "noise": tables["noise"].iloc[:0]}, {})
-    assert page.count("Plotly.newPlot(") == 1  # the probeless ablation curves
+    assert page.count("Plotly.newPlot(") == 2  # the probeless curves: [CLS], every position
     assert "Nothing to plot here: the overlap table is empty." in page
     assert "Nothing to plot here: the noise table is empty." in page
 
@@ -320,7 +329,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     parser = _Figures()
     parser.feed(proc.stdout)
-    assert len(parser.drawn) == 12, proc.stdout[:500]
+    assert len(parser.drawn) == 13, proc.stdout[:500]
     assert all(parser.drawn.values()), [f for f, ok in parser.drawn.items() if not ok]
     assert parser.errors.strip() == ""
     console = [line for line in proc.stderr.splitlines()

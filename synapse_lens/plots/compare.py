@@ -86,7 +86,7 @@ def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy") -> 
     """
     require(summary, ["run", "hook_name", "layer", "order", "k", "metric", "mean", "ci_low",
                       "ci_high", "clean_value"], "ablation")
-    df = nonempty(pick(summary, metric=metric, ranking=GLOBAL, method="probe",
+    df = nonempty(pick(summary, metric=metric, ranking=GLOBAL, method="probe", position="cls",
                        **{"class": ALL}), f"global-ranking rows of {metric!r} in ablation")
     fig = go.Figure()
     for i, run in enumerate(_runs(df)):
@@ -166,20 +166,25 @@ def compare_asymmetry_figure(asymmetry: pd.DataFrame) -> go.Figure:
     chosen = []
     for run in runs:
         cur = asymmetry[asymmetry["run"].astype(str) == run]
+        if "k" in cur.columns:  # a k grid: its largest size
+            cur = cur[cur["k"] == cur["k"].max()]
         hook = cur.groupby("hook_name", sort=False)["own_drop"].mean().idxmax()
-        chosen.append((run, hook, cur[cur["hook_name"] == hook]))
+        cur = cur[cur["hook_name"] == hook]
+        chosen.append((run, hook, cur.sort_values("own_drop", ascending=False, kind="stable")))
     rows, cols = grid(len(runs), max_cols=2)
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
                         subplot_titles=[f"{label(r)} — {label(h)}" for r, h, _ in chosen])
     for i, (_, _, cur) in enumerate(chosen):
         row, col = i // cols + 1, i % cols + 1
         x = [label(c) for c in cur["class"]]
-        fig.add_trace(go.Bar(x=x, y=cur["own_drop"], name="own recall drop",
+        fig.add_trace(go.Bar(x=x, y=cur["own_drop"], name="own drop",
                              marker_color="#d62728", legendgroup="own", showlegend=i == 0),
                       row=row, col=col)
         fig.add_trace(go.Bar(x=x, y=cur["collateral"], name="collateral drop (other classes)",
                              marker_color="#7f7f7f", legendgroup="coll", showlegend=i == 0),
                       row=row, col=col)
     fig.update_xaxes(type="category", title_text="class")
-    fig.update_yaxes(title_text="recall drop", col=1)
+    what = ("true-class probability drop" if "metric" in asymmetry.columns and (
+        asymmetry["metric"] == "class_true_prob").any() else "recall drop")
+    fig.update_yaxes(title_text=what, col=1)
     return finish(fig, "Class asymmetry across runs", height=380 * rows + 80)

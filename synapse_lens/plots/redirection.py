@@ -33,7 +33,7 @@ def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") 
     Args:
         summary: ``summarize(weight_redirection(...))`` (``edit, hook_name, layer, target, eps,
             metric, class, mean, ci_low, ci_high``).
-        metric: ``flip_rate`` or ``accuracy``.
+        metric: ``flip_rate``, ``true_prob`` or ``accuracy``.
 
     Returns:
         One or two panels ("ranked units' output weights", "classifier row of class").

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -120,12 +121,19 @@ def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     best = real.loc[real["value"].idxmax()]  # first maximum = shallowest on ties
     text = (f"The most decodable hook point is {where(best['hook_name'], best['layer'])}: a "
             f"linear probe on its [CLS] vector reaches {pct(best['value'])} test accuracy")
+    majority = _majority(t)
+    if majority is not None:
+        text += f" (majority class {pct(majority)}: {pts(best['value'] - majority)} above it)"
     control = select(probes, task="control", split="test", metric="accuracy", hook_name=best[
         "hook_name"])
     if not control.empty:
         c = float(control["value"].iloc[0])
         text += (f", against {pct(c)} on the control task with permuted labels (selectivity "
                  f"{pts(best['value'] - c)})")
+        if majority is not None and c < majority:
+            text += (f"; the control probe scores below the majority rate, so the selectivity "
+                     f"against the majority baseline ({pts(best['value'] - majority)}) is the "
+                     "fairer one")
     text += "."
     if len(real) > 1:
         first, last = real.iloc[0], real.iloc[-1]
@@ -157,24 +165,37 @@ def _ablation_method(abl: pd.DataFrame) -> str:
     return "probe" if (abl["method"] == "probe").any() else str(abl["method"].iloc[0])
 
 
-def _first_effect(abl: pd.DataFrame, widths: Mapping[str, int], metric: str) -> pd.DataFrame:
-    """Per (position, hook): the smallest k below the width where top-k lies outside the
-    random-k interval (``k`` NA and the largest k tried when none does)."""
+def _width_of(g: pd.DataFrame, widths: Mapping[str, int], hook: str) -> int | float:
+    """The hook's width (from the rankings table); without it, the largest k when top, random
+    and bottom are the same set there (the signature of k = the width), else no limit."""
+    if hook in widths:
+        return widths[hook]
+    at = g[g["k"] == g["k"].max()]
+    same = at["mean"].nunique() == 1 and len(at) > 1 and (at["ci_low"] == at["ci_high"]).all()
+    return int(g["k"].max()) if same else math.inf
+
+
+def _first_effect(abl: pd.DataFrame, widths: Mapping[str, int]) -> pd.DataFrame:
+    """Per (position, hook): the smallest k below the width where top-k costs more than the
+    random-k interval (``found``); else the largest k tried, with ``less`` when top-k costs
+    *less* than random k-sets somewhere (anti-causal)."""
     rows = []
     for (position, hook, layer), g in abl.groupby(["position", "hook_name", "layer"],
                                                   sort=False):
-        width = widths.get(hook, int(g["k"].max()))
-        top = g[(g["order"] == "top") & (g["k"] > 0) & (g["k"] < width)].set_index("k")
-        rand = g[(g["order"] == "random") & (g["k"] > 0) & (g["k"] < width)].set_index("k")
+        width = _width_of(g, widths, str(hook))
+        inside = g[(g["k"] > 0) & (g["k"] < width)]
+        top = inside[inside["order"] == "top"].set_index("k")
+        rand = inside[inside["order"] == "random"].set_index("k")
         ks = sorted(set(top.index) & set(rand.index))
-        hit = next((k for k in ks if not rand.loc[k, "ci_low"] <= top.loc[k, "mean"]
-                    <= rand.loc[k, "ci_high"]), None)
-        k = hit if hit is not None else (ks[-1] if ks else None)
-        if k is None:
+        if not ks:
             continue
+        hit = next((k for k in ks if top.loc[k, "mean"] < rand.loc[k, "ci_low"]), None)
+        less = next((k for k in ks if top.loc[k, "mean"] > rand.loc[k, "ci_high"]), None)
+        k = hit if hit is not None else ks[-1]
         full = g[(g["k"] == width) & (g["order"] == "top")]
-        rows.append({"position": position, "hook_name": hook, "layer": layer, "found":
-                     hit is not None, "k": int(k), "width": width,
+        rows.append({"position": position, "hook_name": hook, "layer": layer,
+                     "found": hit is not None, "less": less, "k": int(k),
+                     "width": width if math.isfinite(width) else None,
                      "top": float(top.loc[k, "mean"]), "low": float(rand.loc[k, "ci_low"]),
                      "high": float(rand.loc[k, "ci_high"]),
                      "clean": float(top.loc[k, "clean_value"]),
@@ -195,7 +216,7 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         abl = abl.assign(position="cls")
     df = select(abl, metric=metric, ranking=GLOBAL, method=method, **{"class": ALL})
     widths = _widths(t.get("rankings"))
-    first = _first_effect(depth_sorted(df), widths, metric)
+    first = _first_effect(depth_sorted(df), widths)
     if first.empty:
         return None
     what = "the true-class probability" if metric == "true_prob" else metric
@@ -205,20 +226,23 @@ def ablation_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         edits = []
         for _, r in here.iterrows():
             at = where(r["hook_name"], r["layer"])
+            share = (f" ({100 * r['k'] / r['width']:.0f} % of the width)"
+                     if r["width"] is not None else "")
             if r["found"]:
-                edits.append(f"{at} from k = {r['k']} ({100 * r['k'] / r['width']:.0f} % of the "
-                             f"width): {_p2(r['clean'])} → {_p2(r['top'])}, random "
-                             f"{_p2(r['low'])}–{_p2(r['high'])}")
-            else:
-                edits.append(f"{at}: no k up to {r['k']} ({100 * r['k'] / r['width']:.0f} % of "
-                             f"the width) leaves the random interval ({_p2(r['top'])} vs "
-                             f"{_p2(r['low'])}–{_p2(r['high'])})"
-                             + (f"; zeroing all {r['width']} units gives {_p2(r['full'])}"
-                                if r["full"] is not None else ""))
+                edits.append(f"{at} from k = {r['k']}{share}: {_p2(r['clean'])} → "
+                             f"{_p2(r['top'])}, random {_p2(r['low'])}–{_p2(r['high'])}")
+                continue
+            text = (f"{at}: no k up to {r['k']}{share} costs more than random k-sets "
+                    f"({_p2(r['top'])} vs {_p2(r['low'])}–{_p2(r['high'])})")
+            if not pd.isna(r["less"]):
+                text += f"; from k = {int(r['less'])} top-k costs less than random (anti-causal)"
+            if r["full"] is not None and r["width"] is not None:
+                text += f"; zeroing all {r['width']} units gives {_p2(r['full'])}"
+            edits.append(text)
         name = "at [CLS] only" if position == "cls" else "at every position"
         parts.append(f"{name}, " + "; ".join(edits))
-    text = (f"Zero-ablating the top-k units of the {method} ranking moves {what} outside the "
-            f"95 % interval of random k-sets (clean → top-k, random interval) " + " — ".join(
+    text = (f"Zero-ablating the top-k units of the {method} ranking costs more of {what} than "
+            f"the 95 % interval of random k-sets (clean → top-k, random interval) " + " — ".join(
                 parts) + ".")
     acc = select(abl, metric="accuracy", ranking=GLOBAL, method=method, **{"class": ALL})
     majority = _majority(t)

@@ -24,8 +24,9 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
 
     Keys (each present only when computable): ``best_probe_hook``, ``best_probe_layer``,
     ``best_probe_accuracy``, ``best_probe_selectivity``; ``ablation_hook``, ``ablation_k``,
-    ``clean_accuracy``, ``top_k_accuracy``, ``random_k_accuracy``, ``bottom_k_accuracy`` (at
-    the hook where top-k ablation hurts most, largest k); ``minimal_set_k``,
+    ``clean_accuracy``, ``top_k_accuracy``, ``random_k_accuracy``, ``bottom_k_accuracy`` (probe
+    ranking, [CLS] edits, at the hook where top-k ablation hurts most, the largest k below the
+    width); ``minimal_set_k``,
     ``minimal_set_width``, ``minimal_set_percent`` (all-layers scope when present);
     ``most_fragile_class``, ``most_fragile_own_drop``.
 
@@ -47,6 +48,8 @@ def headline(tables: Mapping[str, pd.DataFrame]) -> dict[str, object]:
                 out["best_probe_selectivity"] = best["value"] - ctrl["value"].iloc[0]
     abl = tables.get("ablation")
     if abl is not None and not abl.empty:
+        if "position" in abl.columns:  # the [CLS] edits: every ranking method has them
+            abl = abl[abl["position"] == "cls"]
         df = select(abl, metric="accuracy", ranking=GLOBAL, method="probe", **{"class": ALL})
         df = below_width(df[df["k"] > 0], tables.get("rankings"))
         df = df[df["k"] == df["k"].max()] if not df.empty else df

@@ -335,11 +335,16 @@ def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
 
 def _noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     explain = ("Gaussian noise (σ in units of each neuron's standard deviation) is added to the "
-               "top-k, random-k or all neurons at [CLS]. Robust models degrade slowly; a steep "
-               "top-k curve means the ranked neurons are a weak spot.")
+               "top-k, random-k or all neurons at [CLS] of the last analysed layer; σ is doubled "
+               "until the top-k curve leaves the random-k band (or σ = 64). A top-k curve far "
+               "below "
+               "the random band means the ranked neurons are a weak spot.")
     noise = t.get("noise")
+    metric = ("true_prob" if noise is not None and (noise["metric"] == "true_prob").any()
+              else "accuracy")
     body = _absent("noise") if noise is None else _figs("noise", [
-        lambda: plots.noise_figure(noise, ranking=_prefer(noise, "ranking", GLOBAL))])
+        lambda: plots.noise_figure(noise, metric=metric,
+                                   ranking=_prefer(noise, "ranking", GLOBAL))])
     return Section("noise", "Noise", explain, body)
 
 
@@ -352,7 +357,8 @@ def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     figs: list[Callable[[], Any]] = []
     if t.get("redirection") is not None:
         wr = t["redirection"]
-        figs.append(lambda: plots.weight_redirection_figure(wr))
+        wm = "true_prob" if (wr["metric"] == "true_prob").any() else "flip_rate"
+        figs.append(lambda: plots.weight_redirection_figure(wr, metric=wm))
     if t.get("redirection_logit") is not None:
         lb = t["redirection_logit"]
         figs.append(lambda: plots.logit_redirection_figure(lb))
