@@ -26,7 +26,7 @@ DEFAULT_PERCENTS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0
 REDUNDANCY_COLUMNS = ["scope", "hook_name", "layer", "selection", "draw", "percent", "k",
                       "width", "accuracy", "full_accuracy", "kept"]
 MINIMAL_COLUMNS = ["scope", "hook_name", "layer", "percent", "k", "width", "accuracy",
-                   "full_accuracy", "kept", "threshold"]
+                   "full_accuracy", "kept", "threshold", "random_kept", "constant"]
 NEURON_COLUMNS = ["scope", "hook_name", "layer", "neuron", "rank"]
 
 
@@ -44,7 +44,9 @@ class Redundancy:
         minimal: per scope/hook the smallest percent of the grid whose top-k probe keeps
             ``>= threshold`` of the full accuracy; columns ``scope``, ``hook_name``, ``layer``,
             ``percent``, ``k``, ``width``, ``accuracy``, ``full_accuracy``, ``kept``,
-            ``threshold``.
+            ``threshold``, ``random_kept`` (the mean ``kept`` of the random draws of the same
+            size: the baseline the minimal set must beat), ``constant`` (the hook's [CLS] does
+            not vary over the examples: nothing there can carry the label).
         neurons: the neurons of each minimal set as coordinates; columns ``scope``,
             ``hook_name``, ``layer``, ``neuron``, ``rank`` (0 = most important in its scope).
     """
@@ -154,8 +156,10 @@ def redundancy(
                                        seed)
         rows.extend(scope_rows)
         best = next(r for r in scope_rows if r[3] == "top" and r[8] >= threshold * full)
+        rand = [r[10] for r in scope_rows if r[3] == "random" and r[6] == best[6]]
         minimal.append((scope, hook, layer, best[5], best[6], best[7], best[8], full, best[10],
-                        threshold))
+                        threshold, float(np.mean(rand)) if rand else np.nan,
+                        bool(np.all(x.std(axis=0) == 0))))
         for rank, flat in enumerate(order[: best[6]]):
             coord_hook, neuron = coords[flat]
             neurons.append((scope, coord_hook, results.layers[coord_hook], neuron, rank))

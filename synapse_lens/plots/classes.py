@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -87,7 +88,8 @@ def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
         k: which k (default the largest).
 
     Returns:
-        One heatmap trace per hook point (symmetric, diagonal 1).
+        One heatmap trace per hook point (symmetric; the diagonal, a set's overlap with
+        itself, is left blank).
 
     Raises:
         ValueError: missing columns, no within-layer class pairs.
@@ -106,7 +108,7 @@ def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
     fig, cols = facets(hooks, panel_height=max(240, 45 * len(classes) + 80))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name_a"].astype(str) == hook]
-        z = pd.DataFrame(1.0, index=classes, columns=classes)
+        z = pd.DataFrame(np.nan, index=classes, columns=classes)  # no self-overlap
         for a, b, j in zip(part["class_a"].astype(str), part["class_b"].astype(str),
                            part["jaccard"]):
             z.loc[a, b] = z.loc[b, a] = float(j)

@@ -264,20 +264,19 @@ def self_repair_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if rep is None or rep.empty:
         return None
     parts, same = [], []
-    widths = _widths(t.get("rankings"))
     for (hook, layer), g in depth_sorted(rep).groupby(["hook_name", "layer"], sort=False):
         if (g["kl_cls"] == g["kl_all"]).all():  # e.g. the layer a [CLS] head reads: identical
             same.append(where(hook, layer))
             continue
-        below = g[g["k"] < widths.get(str(hook), int(g["k"].max()))]
-        r = (below if not below.empty else g).sort_values("k").iloc[-1]
-        survival = pd.to_numeric(pd.Series([r["survival"]]), errors="coerce").iloc[0]
-        share = "—" if pd.isna(survival) else f"{100 * survival:.1f} %"
-        parts.append(f"{where(hook, layer)} (k = {int(r['k'])}): KL {r['kl_cls']:.3g} at [CLS] "
-                     f"only vs {r['kl_all']:.3g} at every position, {share} survives; the "
-                     f"edited [CLS] is {100 * r['distance_last']:.0f} % of its norm away from "
-                     f"the clean one at the last layer (it was {100 * r['distance_edit']:.0f} % "
-                     "at the edit)")
+        edits = []
+        for _, r in g.sort_values("k").iterrows():
+            survival = pd.to_numeric(pd.Series([r["survival"]]), errors="coerce").iloc[0]
+            share = "—" if pd.isna(survival) else f"{100 * survival:.1f} %"
+            edits.append(f"k = {int(r['k'])}: KL {r['kl_cls']:.3g} at [CLS] only vs "
+                         f"{r['kl_all']:.3g} at every position, {share} survives, [CLS] "
+                         f"{100 * r['distance_edit']:.0f} % of its norm from the clean vector "
+                         f"at the edit, {100 * r['distance_last']:.0f} % at the last layer")
+        parts.append(f"{where(hook, layer)} — " + "; ".join(edits))
     if not parts:
         return None
     text = ("Self-repair — the same zero-ablation at [CLS] only and at every position: "
@@ -378,8 +377,7 @@ def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         rand = _random_kept(red, best)
         if rand is not None:
             verdict = ("so the ranking beats chance there" if float(best["kept"]) > rand[2]
-                       else "so random sets do as well: the information is spread over the "
-                       "layer")
+                       else "so random sets do as well: the information is spread out")
             text += (f"; {rand[3]} random sets of that size keep {pct(rand[0])} "
                      f"({pct(rand[1])}–{pct(rand[2])}), {verdict}")
     layers = mins[mins["scope"] == "layer"]
@@ -397,13 +395,15 @@ def redundancy_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
 
 
 def _constant_hooks(t: Mapping[str, pd.DataFrame]) -> set[str]:
-    """Hooks whose [CLS] vector does not vary over the examples (flagged by the probes table's
-    ``constant`` column when present, else by a probe stuck at the majority class)."""
-    probes = t.get("probes")
-    if probes is None or probes.empty or "constant" not in probes.columns:
-        return set()
-    flag = probes["constant"].astype(str).str.lower().isin(["true", "1"])
-    return set(probes.loc[flag, "hook_name"].astype(str))
+    """Hooks whose [CLS] vector does not vary over the examples (the ``constant`` column of
+    the probes and redundancy tables)."""
+    out: set[str] = set()
+    for name in ("probes", "redundancy_minimal"):
+        df = t.get(name)
+        if df is not None and not df.empty and "constant" in df.columns:
+            flag = df["constant"].astype(str).str.lower().isin(["true", "1"])
+            out |= set(df.loc[flag, "hook_name"].astype(str))
+    return out
 
 
 def _random_kept(red: pd.DataFrame | None, best: pd.Series) -> tuple[float, float, float,

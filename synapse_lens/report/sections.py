@@ -227,10 +227,13 @@ def _redundancy_section(t: Tables, summary: Mapping[str, Any]) -> Section:
             scope=["all layers" if s == "all" else "one layer" for s in mins["scope"]],
             hook_name=["(all probed hooks)" if s == "all" else h
                        for s, h in zip(mins["scope"], mins["hook_name"])])
+        extra = [c for c in ("random_kept", "constant") if c in shown.columns]
+        labels = {"random_kept": "random sets of that size keep", "constant": "constant [CLS]"}
         body += "<h3>Smallest sets keeping the threshold</h3>" + table_html(
             shown, ["scope", "hook_name", "k", "width", "percent", "accuracy", "full_accuracy",
-                    "kept"], ["scope", "hook point", "neurons", "of", "share", "accuracy",
-                              "full accuracy", "kept"])
+                    "kept", *extra], ["scope", "hook point", "neurons", "of", "share",
+                                      "accuracy", "full accuracy", "kept",
+                                      *(labels[c] for c in extra)])
     return Section("redundancy", "Redundancy", explain, body)
 
 
