@@ -28,7 +28,7 @@ COMPARED = [f for f in FAMILIES
             if f in {fam for fam, _ in supported_architectures(BACKEND).values()}]
 # two ranking methods keep the comparison quick (the full default set runs in test_cli)
 FAST = ["--k", "1,4", "--seeds", "2", "--class-k", "4", "--max-examples", "48", "--quiet",
-        "--rankings", "probe,attribution", "--no-exact"]
+        "--rankings", "probe,attribution", "--no-exact", "--sigmas", "0,2", "--eps", "0,0.5"]
 N_CLASSES = 3
 
 

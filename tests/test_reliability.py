@@ -27,7 +27,8 @@ from synapse_lens.models.tiny import TINY_WORDS, tiny_tokenizer
 
 # the policy and error checks need one ranking method (the default set runs in test_cli)
 FAST = ["--k", "1,4", "--seeds", "2", "--class-k", "4", "--max-examples", "60", "--quiet",
-        "--rankings", "probe", "--no-exact"]
+        "--rankings", "probe", "--no-exact", "--sigmas", "0,2", "--eps", "0,0.5",
+        "--positions", "cls"]
 MARK = dict(marker="summary.json", schema="synapse_lens.run/1")
 
 
