@@ -508,6 +508,7 @@ def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if st is None or st.empty:
         return None
     df = select(st, **{"class": GLOBAL})
+    df = df[~df["hook_name"].astype(str).isin(_constant_hooks(t))]  # ties: Jaccard 1 trivially
     if df.empty:
         return None
     k = sorted(df["k"].unique())[len(df["k"].unique()) // 2]
