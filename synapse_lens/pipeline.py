@@ -467,6 +467,13 @@ def run_synapse(
                                   for i, name in enumerate(data.label_names)}},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
         "class_experiments_ranking": chosen,
+        "grids": {  # what each stress test actually ran (extended grids included)
+            "ks": [int(k) for k in stress_cfg.ks if k > 0],
+            "positions": list(config.positions),
+            "sigmas": sorted({float(v) for v in tables["noise"]["sigma"]}),
+            "eps": sorted({float(v) for v in tables["redirection"]["eps"]}),
+            "biases": sorted({float(v) for v in tables["redirection_logit"]["bias"]}),
+        },
         "exact_ranking": exact[0].hook_name if exact else None,
         "headline": headline(prepare(tables)),
         "examples": [{"text": eval_data.texts[i], "label": info.id2label[eval_data.labels[i]],

@@ -53,7 +53,19 @@ def test_run_writes_complete_run_directory(run_dir: Path) -> None:
     assert summary["config"]["ks"] == [1, 4]
     ablation = pd.read_csv(run_dir / "tables" / "ablation.csv")
     assert set(ablation["order"]) >= {"top", "random", "bottom"}
+    assert set(ablation["position"]) == {"cls", "all"}  # both by default
     assert not list(run_dir.parent.glob(".run.*"))  # no temporary leftovers
+    # every stress layer has its self-repair rows; the default grids ran and are recorded
+    repair = pd.read_csv(run_dir / "tables" / "self_repair.csv")
+    assert set(repair["hook_name"]) == set(ablation["hook_name"])
+    grids = summary["grids"]
+    assert grids["ks"] == [1, 4] and grids["positions"] == ["cls", "all"]
+    assert grids["sigmas"][:5] == [0.0, 0.5, 1.0, 2.0, 4.0] and max(grids["sigmas"]) <= 64
+    assert grids["eps"][:4] == [0.0, 0.1, 0.3, 1.0] and max(grids["eps"]) <= 8
+    mb = pd.read_csv(run_dir / "tables" / "minimal_bias.csv")
+    assert max(grids["biases"]) >= mb[mb["target"] == "__flip__"]["bias"].quantile(0.95)
+    classes = pd.read_csv(run_dir / "tables" / "class_asymmetry.csv")
+    assert {"random_low", "random_high", "verdict"} <= set(classes.columns)
 
 
 def test_report_escapes_dataset_text(run_dir: Path) -> None:
