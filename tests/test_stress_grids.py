@@ -125,5 +125,8 @@ def test_a_constant_hook_never_reaches_the_findings() -> None:
     text = redundancy_finding(prepare(t))
     assert text is not None and "constant [CLS]" in text
     assert f"{embed}) needs the fewest" not in text
+    t["probes"].loc[t["probes"]["hook_name"] == embed, "value"] = 0.99  # would be the best
+    probe = next(s for s in findings(prepare(t)) if s.startswith("The most decodable"))
+    assert f"the embeddings ({embed})" not in probe and "constant [CLS]" in probe
     for line in findings(prepare(t)):
         assert "-0.0" not in line and "−0.0" not in line

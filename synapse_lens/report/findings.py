@@ -116,6 +116,8 @@ def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
     if probes is None or probes.empty:
         return None
     real = depth_sorted(select(probes, task="real", split="test", metric="accuracy"))
+    constant = _constant_hooks(t)  # a constant [CLS] decodes nothing: its probe is the majority
+    real = real[~real["hook_name"].astype(str).isin(constant)]
     if real.empty:
         return None
     best = real.loc[real["value"].idxmax()]  # first maximum = shallowest on ties
@@ -140,6 +142,8 @@ def probe_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
         text += (f" Probe accuracy goes from {pct(first['value'])} at "
                  f"{where(first['hook_name'], first['layer'])} to {pct(last['value'])} at "
                  f"{where(last['hook_name'], last['layer'])}.")
+    if constant:
+        text += f" ({', '.join(sorted(constant))}: constant [CLS] over the examples, left out.)"
     return text
 
 
