@@ -333,3 +333,58 @@ def minimal_flip_bias(
     runner_up = masked.argmax(dim=1)
     bias = logits.gather(1, pred).squeeze(1) - masked.max(dim=1).values
     return bias, runner_up
+
+
+@contextmanager
+def shifted_weights(
+    model: Any, slices: Sequence[WeightSlice], deltas: Sequence[Tensor]
+) -> Iterator[None]:
+    """Add ``deltas[i]`` to the weights selected by ``slices[i]`` inside the ``with`` block.
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+        slices: the parts edited (:class:`WeightSlice`; a whole parameter is the slice of all
+            its indices along ``dim``).
+        deltas: one finite tensor per slice, shaped like the selected part
+            (``p.index_select(dim, index)``).
+
+    Yields:
+        Nothing; on exit (also on error or Ctrl-C) every touched parameter is copied back bit
+        for bit.
+
+    Raises:
+        ValueError: a count, shape or non-finite mismatch; slices not in this model.
+
+    Example:
+        >>> dw = classifier_set_edit(pooled, logits, target=1)  # doctest: +SKIP
+        >>> with shifted_weights(model, classifier_weight(model), [dw]):  # doctest: +SKIP
+        ...     logits = predict_logits(model, texts)
+    """
+    if len(slices) != len(deltas):
+        raise ValueError(f"need one delta per slice, got {len(deltas)} for {len(slices)}")
+    for s, d in zip(slices, deltas):
+        if not isinstance(d, Tensor) or not torch.isfinite(d).all():
+            raise ValueError(f"delta for {s.param} must be a finite tensor")
+    with _restoring(model, slices) as resolved:
+        with torch.no_grad():
+            for (p, s), d in zip(resolved, deltas):
+                idx = torch.as_tensor(s.index, device=p.device)
+                w = p.index_select(s.dim, idx)
+                if tuple(d.shape) != tuple(w.shape):
+                    raise ValueError(f"delta for {s.param} has shape {tuple(d.shape)}, the "
+                                     f"slice {tuple(w.shape)}")
+                p.index_copy_(s.dim, idx, (w.double() + d.double().to(p.device)).to(p.dtype))
+        yield
+
+
+def classifier_weight(model: Any) -> tuple[WeightSlice]:
+    """The whole weight matrix of the final classifier projection (``[n_classes, d]``), as one
+    slice for :func:`shifted_weights` / :func:`perturbed_weights`.
+
+    Example:
+        >>> classifier_weight(model)[0].param  # doctest: +SKIP
+        'classifier.weight'
+    """
+    params = _parameters(model)
+    name = next(n for n, _ in classifier_parameters(model) if n.endswith("weight"))
+    return (WeightSlice(name, 0, tuple(range(params[name].shape[0]))),)

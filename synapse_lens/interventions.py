@@ -320,6 +320,38 @@ def set_value(
                       lambda x: values.to(x.device, x.dtype).expand_as(x))
 
 
+def steer(
+    model: Any,
+    hook_name: str,
+    units: Any,
+    vector: float | Float[Tensor, " k"] | Sequence[float],
+    *,
+    position: Position = "cls",
+) -> HookFn:
+    """Add ``vector`` (a number, or one value per unit) to ``units``: activation steering,
+    e.g. ``alpha * (mu_t - mu_rest)`` on class ``t``'s top units.
+
+    Args:
+        model, hook_name, units, position: as :func:`zero_ablate`.
+        vector: finite number or ``[k]`` values.
+
+    Returns:
+        A TransformerLens hook function (a pass-through when ``units`` is empty or ``vector``
+        is all zero).
+
+    Raises:
+        ValueError: non-finite or misshapen ``vector``; see :func:`check_units`.
+
+    Example:
+        >>> fn = steer(model, names.resid_post(5), [3, 7], [0.5, -1.0])  # doctest: +SKIP
+    """
+    width, arr = _prepare(model, hook_name, units, position)
+    values = _per_unit("vector", vector, arr.size)
+    if arr.size == 0 or not (values != 0).any():
+        return _identity
+    return _unit_hook(width, arr, position, lambda x: x + values.to(x.device, x.dtype))
+
+
 def patch_from(
     model: Any,
     hook_name: str,
