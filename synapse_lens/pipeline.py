@@ -53,6 +53,7 @@ from synapse_lens.selfrepair import self_repair
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
 from synapse_lens.sweeps import ablation_curve
+from synapse_lens.vulnerability import VulnerabilityConfig, vulnerability
 
 logger = logging.getLogger(__name__)
 
@@ -433,6 +434,14 @@ def run_synapse(
     for name in ("redirection", "overlap"):  # say which ranking drove them, as the others do
         if name in stress and "method" not in stress[name]:
             stress[name] = stress[name].assign(method=chosen)
+    logger.info("targeted redirection in weight, activation and logit space at %s", last)
+    vuln_cfg = VulnerabilityConfig(seed=config.seed)
+    vuln = vulnerability(model, eval_data,
+                         [r for r in by_method[chosen] if r.hook_name == last
+                          and r.target != GLOBAL],
+                         stats=acts.subset(probes.train_idx),
+                         labels=data.labels[probes.train_idx], config=vuln_cfg,
+                         progress=progress, **batch)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,
@@ -451,6 +460,9 @@ def run_synapse(
             model, eval_data, outliers[outliers["hook_name"].isin(stress_hooks)], **sweep),
         **repair,
         **stress,
+        "vulnerability": vuln.profile.assign(method=chosen),
+        "vulnerability_curves": vuln.curves.assign(method=chosen),
+        "head_diagnostics": vuln.head,
     }
     clean_logits = predict_logits(model, eval_data.texts, **batch)
     predictions = clean_logits.argmax(-1).tolist()
@@ -473,6 +485,11 @@ def run_synapse(
             "sigmas": sorted({float(v) for v in tables["noise"]["sigma"]}),
             "eps": sorted({float(v) for v in tables["redirection"]["eps"]}),
             "biases": sorted({float(v) for v in tables["redirection_logit"]["bias"]}),
+            "vulnerability": {"margin": vuln_cfg.margin, "alphas": list(vuln_cfg.alphas),
+                              "ks": sorted({int(k) for k in vuln.curves["k"].dropna()}),
+                              "weight_scales": list(vuln_cfg.weight_scales),
+                              "unit_scales": list(vuln_cfg.unit_scales),
+                              "n_seeds": vuln_cfg.n_seeds, "position": vuln_cfg.position},
         },
         "exact_ranking": exact[0].hook_name if exact else None,
         "headline": headline(prepare(tables)),

@@ -17,6 +17,7 @@ from synapse_lens.experiments import CleanRun
 from synapse_lens.faithfulness import faithfulness
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redirect import logit_redirection, minimal_biases
+from synapse_lens.vulnerability import CURVE_COLUMNS, head_diagnostics, profile
 
 HOOKS = (("blocks.0.hook_resid_pre", -1), ("blocks.0.hook_resid_post", 0),
          ("blocks.1.hook_resid_post", 1))
@@ -150,6 +151,49 @@ def _weights(classes: Sequence[str], rng: np.random.Generator) -> pd.DataFrame:
     return df.astype({"k": "Int64"})
 
 
+def _curve(space: str, edit: str, unit: str, pairs: list[tuple[str, str]], k: int | None,
+           sizes: Sequence[float], targeted: Sequence[float], random: Sequence[float] | None,
+           hook: tuple[str, int | None] = ("logits", None)) -> list[dict]:
+    rows = []
+    for source, target in pairs:
+        base = {"space": space, "edit": edit, "hook_name": hook[0], "layer": hook[1],
+                "position": "cls" if space == "activation" else None, "target": target,
+                "source": source, "k": k, "size_unit": unit, "n": 20}
+        rows += [{**base, "control": "targeted", "size": s, "seed": None, "rate": r}
+                 for s, r in zip(sizes, targeted)]
+        for seed in (0, 1):
+            rows += [{**base, "control": "random", "size": s, "seed": seed, "rate": r}
+                     for s, r in zip(sizes, random or [])]
+    return rows
+
+
+def vulnerability_curves(classes: Sequence[str], steer_targeted: Sequence[float] = (
+        0.0, 0.1, 0.6, 1.0), steer_random: Sequence[float] = (0.0, 0.0, 0.0, 0.55)
+                         ) -> pd.DataFrame:
+    """Redirection curves with controlled numbers: the classifier edit reaches 50 % at 0.4
+    (random never), steering at alpha 4 (random at 16 with the defaults), the logit bias at 2
+    (random never)."""
+    pairs = [(s, t) for t in classes for s in classes if s != t]
+    hook = (HOOKS[-1][0], HOOKS[-1][1])
+    rows = (_curve("weight", "classifier_set", "relative_frobenius", pairs, None,
+                   [0.1, 0.2, 0.4, 0.8], [0.0, 0.2, 0.6, 1.0], [0.0, 0.0, 0.0, 0.05],
+                   ("classifier.weight", 2))
+            + _curve("weight", "classifier_example", "relative_frobenius", pairs, None,
+                     [0.05, 0.1, 0.3], [0.2, 0.5, 1.0], None, ("classifier.weight", 2))
+            + _curve("weight", "unit_bias", "relative_norm", pairs, 2, [5.0, 10.0, 20.0],
+                     [0.0, 0.3, 0.9], [0.0, 0.0, 0.0], hook)
+            + _curve("activation", "steer", "alpha", pairs, 2, [1, 2, 4, 16], steer_targeted,
+                     steer_random, hook)
+            + _curve("activation", "scale", "alpha", pairs, 2, [1, 2, 4, 16], [0.0] * 4,
+                     [0.0] * 4, hook)
+            + _curve("logit", "bias", "logit_norm", pairs, None, [1.0, 2.0, 4.0],
+                     [0.1, 0.5, 1.0], [0.0, 0.2, 0.4]))
+    df = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    for col in ("k", "seed", "layer", "n"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
 def synthetic_tables(classes: Sequence[str] = ("ham", "spam"), *, seed: int = 0,
                      probe_acc: Sequence[float] = (0.6, 0.8, 0.95), top_drop: float = 0.3,
                      fragile: str | None = None) -> dict[str, pd.DataFrame]:
@@ -179,4 +223,8 @@ def synthetic_tables(classes: Sequence[str] = ("ham", "spam"), *, seed: int = 0,
         "redirection": _weights(classes, rng),
         "redirection_logit": logit_redirection(clean, [0.0, 0.5, 1.0, 2.0]),
         "minimal_bias": minimal_biases(clean),
+        "vulnerability": profile(vulnerability_curves(classes)),
+        "vulnerability_curves": vulnerability_curves(classes),
+        "head_diagnostics": head_diagnostics(
+            torch.tensor(rng.uniform(-0.5, 0.5, size=(40, WIDTH)), dtype=torch.float32), clean),
     }

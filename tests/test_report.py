@@ -72,14 +72,15 @@ def test_report_is_self_contained(html: str) -> None:
     ours = html.replace(str(get_plotlyjs()), "")  # the page around the plotly.js bundle
     assert "http://" not in ours and "https://" not in ours
     n_divs = html.count('class="plotly-graph-div"')
-    assert n_divs == html.count("Plotly.newPlot(") == 13  # ablation: [CLS] and every position
+    assert n_divs == html.count("Plotly.newPlot(") == 14  # ablation: [CLS] and every position
     ids = re.findall(r'<div id="(fig-[^"]+)" class="plotly-graph-div"', html)
     assert len(set(ids)) == n_divs  # unique, deterministic ids
 
 
 def test_report_has_every_section_and_examples(html: str) -> None:
     for anchor in ("findings", "run", "probes", "neurons", "redundancy", "faithfulness",
-                   "ablation", "classes", "noise", "redirection", "stability"):
+                   "ablation", "classes", "noise", "redirection", "vulnerability",
+                   "stability"):
         assert f'<section id="{anchor}">' in html and f'href="#{anchor}"' in html
     assert "Held-out examples" in html and "see you at lunch" in html
     assert "class=\"missing\"" not in html
@@ -170,7 +171,7 @@ def test_headline_numbers(tables: dict[str, pd.DataFrame]) -> None:
 
 def test_missing_tables_leave_notices() -> None:
     empty = render_report({}, {})
-    assert empty.count('class="missing"') == 11  # every section, run details included
+    assert empty.count('class="missing"') == 12  # every section, run details included
     assert "tables/probes.csv" in empty and "Plotly.newPlot(" not in empty
     only = render_report({"probes": synthetic_tables()["probes"]}, {"task": "x"})
     assert only.count("Plotly.newPlot(") == 1

@@ -37,6 +37,7 @@ from synapse_lens.plots.redirection import (
     weight_redirection_figure,
 )
 from synapse_lens.plots.stress import ablation_figure, noise_figure
+from synapse_lens.plots.vulnerability import vulnerability_figure
 
 __all__ = [
     "NothingToPlot",
@@ -57,5 +58,6 @@ __all__ = [
     "ranking_figure",
     "redundancy_figure",
     "stability_figure",
+    "vulnerability_figure",
     "weight_redirection_figure",
 ]

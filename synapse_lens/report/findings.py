@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
+from synapse_lens.report.targeted import FINDINGS as TARGETED_FINDINGS
 from synapse_lens.report.wording import (
     ALL,
     FLIP,
@@ -530,7 +531,7 @@ def stability_finding(t: Mapping[str, pd.DataFrame]) -> str | None:
 FINDINGS: tuple[Callable[[Mapping[str, pd.DataFrame]], str | None], ...] = (
     faithfulness_finding, ablation_finding, self_repair_finding, probe_finding, outlier_finding,
     redundancy_finding, class_finding, overlap_finding, noise_finding, weight_finding,
-    logit_finding, stability_finding)
+    logit_finding, *TARGETED_FINDINGS, stability_finding)
 
 
 def findings(tables: Mapping[str, pd.DataFrame]) -> list[str]:

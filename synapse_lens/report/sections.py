@@ -373,7 +373,38 @@ def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     return Section("redirection", "Weight and logit redirection", explain, body)
 
 
+def _head_table(hd: pd.DataFrame) -> str:
+    wide = hd.pivot_table(index="class", columns="metric", values="value", aggfunc="first")
+    cols = [c for c in ("n", "margin_q10", "margin_median", "margin_q90", "margin_near_median",
+                        "pooled_abs_max", "saturated_share", "pooled_cosine") if c in wide]
+    shown = wide[cols].reset_index().rename(columns={"class": "predicted class"})
+    shown["predicted class"] = shown["predicted class"].replace({"__all__": "all"})
+    return table_html(shown.round(3))
+
+
+def _vulnerability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
+    explain = ("How small a targeted change redirects predictions from one class (the source: "
+               "examples the clean model predicts as it) to another (the target), against "
+               "random changes of the same kind and size. Weight: the least-squares edit of the "
+               "classifier weight for a class pair (size ‖ΔW‖/‖W‖), each example's own "
+               "minimal edit, and the output bias of the target class's top units moved along "
+               "the margin gradient; random: Gaussian directions of the same norm. Activation: "
+               "the target class's top-k units at the last analysed layer scaled by α or "
+               "shifted by α(μ_t − μ_rest); random: random k-unit sets given the same edit. "
+               "Logit: a bias on the target logit; random: a random logit change of the same "
+               "norm. Every random control is the mean of seeded draws. Below: the margins and "
+               "the vector the classifier reads, per predicted class.")
+    prof, hd = t.get("vulnerability"), t.get("head_diagnostics")
+    if prof is None:
+        return Section("vulnerability", "Targeted redirection", explain,
+                       _absent("vulnerability", "head_diagnostics"))
+    body = _figs("vulnerability", [lambda: plots.vulnerability_figure(prof)])
+    if hd is not None and not hd.empty:
+        body += _head_table(hd)
+    return Section("vulnerability", "Targeted redirection", explain, body)
+
+
 #: The report's sections in page order; each builds a Section from (prepared tables, summary).
 SECTIONS = (_findings_section, _run_section, _probes_section, _neurons_section, _redundancy_section,
             _faithfulness_section, _ablation_section, _classes_section, _noise_section,
-            _redirection_section, _stability_section)
+            _redirection_section, _vulnerability_section, _stability_section)

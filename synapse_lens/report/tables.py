@@ -45,6 +45,9 @@ TABLE_NAMES: dict[str, str] = {
     "redirection": "redirect.redirection(...).weights (per seed)",
     "redirection_logit": "redirect.redirection(...).logit_bias",
     "minimal_bias": "redirect.redirection(...).minimal_bias",
+    "vulnerability": "vulnerability.vulnerability(...).profile",
+    "vulnerability_curves": "vulnerability.vulnerability(...).curves",
+    "head_diagnostics": "vulnerability.vulnerability(...).head",
 }
 
 
@@ -82,6 +85,12 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "redirection": ("edit", "hook_name", "layer", "target", "k", "eps", "metric", "class"),
     "redirection_logit": ("target", "bias", "metric", "value"),
     "minimal_bias": ("target", "bias"),
+    "vulnerability": ("space", "edit", "target", "source", "k", "size_unit", "n", "size_50",
+                      "size_90", "random_size_50", "random_size_90", "random_rate_at_50",
+                      "max_size"),
+    "vulnerability_curves": ("space", "edit", "target", "source", "control", "k", "size",
+                             "size_unit", "seed", "rate"),
+    "head_diagnostics": ("class", "metric", "value"),
 }
 
 # Columns holding names (classes, hooks, choices): always read as text, so that a class called
@@ -89,7 +98,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 _TEXT_COLUMNS = ("hook_name", "hook_name_a", "hook_name_b", "class", "class_a", "class_b", "task",
                  "split", "metric", "method", "method_a", "method_b", "ranking", "order", "units",
                  "edit", "target", "to_class", "label", "pred", "scope", "selection",
-                 "ablated_class", "verdict", "intervention", "position", "ks")
+                 "ablated_class", "verdict", "intervention", "position", "ks", "space", "source",
+                 "control", "size_unit")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
