@@ -48,9 +48,9 @@ def _easiest(df: pd.DataFrame) -> pd.Series | None:
     return reached.sort_values(["size_50", "source", "target"], kind="stable").iloc[0]
 
 
-def _random_part(row: pd.Series, unit: str) -> str:
+def _random_part(row: pd.Series, unit: str, what: str = "random edits") -> str:
     rate = row["random_rate_at_50"]
-    text = (f"random edits of at least that size redirect {pct(rate)}" if _finite(rate)
+    text = (f"{what} of at least that size redirect {pct(rate)}" if _finite(rate)
             else "no random control")
     if _finite(row["random_size_50"]):
         text += f" and need {row['random_size_50']:.3g}{unit} to reach 50 %"
@@ -89,7 +89,7 @@ def targeted_weight_finding(t: Tables) -> str | None:
         text += (f" Moving only the output bias of the top-{int(row['k'])} units of "
                  f"{where(row['hook_name'], row['layer'])} along the margin gradient redirects "
                  f"50 % of {_pair(row)} at {row['size_50']:.3g} × the norm of the whole bias "
-                 f"vector; {_random_part(row, ' ×')}.")
+                 f"vector; {_random_part(row, ' ×', 'random directions')}.")
     elif not ub.empty:
         text += (f" Moving only the output bias of the top-{int(ub['k'].iloc[0])} units never "
                  f"redirects 50 % up to {ub['max_size'].max():.3g} × the bias vector's norm.")
@@ -115,7 +115,8 @@ def targeted_activation_finding(t: Tables) -> str | None:
     else:
         text = (f"Steering the top-{k} units of the target class at {pos} of {where_} by "
                 f"α·(μ_t − μ_rest) redirects 50 % of {_pair(best)} at α = "
-                f"{best['size_50']:g}; {_random_part(best, '')}. In {_beats_random(part)} of "
+                f"{best['size_50']:g}; {_random_part(best, '', f'random {k}-unit sets')}. In "
+                f"{_beats_random(part)} of "
                 f"{len(part)} class pairs the top units need a smaller α than random "
                 f"{k}-unit sets.")
     scale = _rows(t, "activation", "scale")
@@ -135,9 +136,8 @@ def targeted_logit_finding(t: Tables) -> str | None:
     if best is None:
         return None
     return (f"In logit space a bias of {best['size_50']:.3g} on the target logit redirects "
-            f"50 % of {_pair(best)}; {_random_part(best, '')} (a random logit change of the "
-            f"same norm). In {_beats_random(lb)} of {len(lb)} class pairs the targeted bias "
-            "needs less.")
+            f"50 % of {_pair(best)}; {_random_part(best, '', 'random logit changes')}. In "
+            f"{_beats_random(lb)} of {len(lb)} class pairs the targeted bias needs less.")
 
 
 def head_finding(t: Tables) -> str | None:
