@@ -330,7 +330,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     parser = _Figures()
     parser.feed(proc.stdout)
-    assert len(parser.drawn) == 13, proc.stdout[:500]
+    assert len(parser.drawn) == 14, proc.stdout[:500]
     assert all(parser.drawn.values()), [f for f, ok in parser.drawn.items() if not ok]
     assert parser.errors.strip() == ""
     console = [line for line in proc.stderr.splitlines()
