@@ -3,9 +3,9 @@ as a TransformerLens plugin.
 
 The pipeline stages are modules: ``models`` (load) → ``activations`` (cache [CLS]) → ``probes``
 / ``rankings`` / ``stability`` / ``redundancy`` (understand) → ``interventions`` / ``edits`` /
-``sweeps`` / ``classwise`` / ``redirect`` (stress-test) → ``plots`` / ``report`` /
-``pipeline`` / ``cli`` (show). The names below are re-exported lazily: importing
-``synapse_lens`` loads nothing heavy.
+``sweeps`` / ``classwise`` / ``redirect`` / ``targeted`` / ``vulnerability`` (stress-test) →
+``plots`` / ``report`` / ``pipeline`` / ``cli`` (show). The names below are re-exported lazily:
+importing ``synapse_lens`` loads nothing heavy.
 
 Example:
     >>> import synapse_lens as sl  # doctest: +SKIP
@@ -46,6 +46,9 @@ _EXPORTS: dict[str, str] = {
     "class_matrix": "synapse_lens.classwise",
     "noise_curve": "synapse_lens.sweeps",
     "redirection": "synapse_lens.redirect",
+    "targeted_redirection": "synapse_lens.vulnerability",
+    "VulnerabilityConfig": "synapse_lens.vulnerability",
+    "steer": "synapse_lens.interventions",
     "summarize": "synapse_lens.experiments",
     "run_synapse": "synapse_lens.pipeline",
     "RunConfig": "synapse_lens.pipeline",

@@ -53,7 +53,7 @@ from synapse_lens.selfrepair import self_repair
 from synapse_lens.stability import bootstrap_stability
 from synapse_lens.stress import StressConfig, run_stress_tests
 from synapse_lens.sweeps import ablation_curve
-from synapse_lens.vulnerability import VulnerabilityConfig, vulnerability
+from synapse_lens.vulnerability import VulnerabilityConfig, targeted_redirection
 
 logger = logging.getLogger(__name__)
 
@@ -436,12 +436,12 @@ def run_synapse(
             stress[name] = stress[name].assign(method=chosen)
     logger.info("targeted redirection in weight, activation and logit space at %s", last)
     vuln_cfg = VulnerabilityConfig(seed=config.seed)
-    vuln = vulnerability(model, eval_data,
-                         [r for r in by_method[chosen] if r.hook_name == last
-                          and r.target != GLOBAL],
-                         stats=acts.subset(probes.train_idx),
-                         labels=data.labels[probes.train_idx], config=vuln_cfg,
-                         progress=progress, **batch)
+    vuln = targeted_redirection(model, eval_data,
+                                [r for r in by_method[chosen] if r.hook_name == last
+                                 and r.target != GLOBAL],
+                                stats=acts.subset(probes.train_idx),
+                                labels=data.labels[probes.train_idx], config=vuln_cfg,
+                                progress=progress, **batch)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,

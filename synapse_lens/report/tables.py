@@ -45,9 +45,9 @@ TABLE_NAMES: dict[str, str] = {
     "redirection": "redirect.redirection(...).weights (per seed)",
     "redirection_logit": "redirect.redirection(...).logit_bias",
     "minimal_bias": "redirect.redirection(...).minimal_bias",
-    "vulnerability": "vulnerability.vulnerability(...).profile",
-    "vulnerability_curves": "vulnerability.vulnerability(...).curves",
-    "head_diagnostics": "vulnerability.vulnerability(...).head",
+    "vulnerability": "vulnerability.targeted_redirection(...).profile",
+    "vulnerability_curves": "vulnerability.targeted_redirection(...).curves",
+    "head_diagnostics": "vulnerability.targeted_redirection(...).head",
 }
 
 

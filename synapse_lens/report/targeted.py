@@ -16,17 +16,31 @@ import pandas as pd
 from synapse_lens.report.wording import pct, where
 
 Tables = Mapping[str, pd.DataFrame]
+#: Class pairs (and predicted classes) with fewer source examples are left out of the
+#: sentences when others have enough: a 50 % of one or two examples is not a finding.
+MIN_EXAMPLES = 10
 
 
 def _rows(t: Tables, space: str, edit: str) -> pd.DataFrame:
+    """The profile rows of one edit, restricted to pairs with at least :data:`MIN_EXAMPLES`
+    source examples when there are such pairs."""
     prof = t.get("vulnerability")
     if prof is None or prof.empty:
         return pd.DataFrame()
-    return prof[(prof["space"] == space) & (prof["edit"] == edit)]
+    rows = prof[(prof["space"] == space) & (prof["edit"] == edit)]
+    enough = rows[rows["n"] >= MIN_EXAMPLES]
+    return enough if not enough.empty else rows
+
+
+def _scope(df: pd.DataFrame) -> str:
+    """How many class pairs a sentence covers, and the example floor when it applied."""
+    floor = f" with at least {MIN_EXAMPLES} source examples" if (
+        df["n"] >= MIN_EXAMPLES).all() else ""
+    return f"{len(df)} class pair{'s' if len(df) != 1 else ''}{floor}"
 
 
 def _pair(row: pd.Series) -> str:
-    return f"'{row['source']}' → '{row['target']}'"
+    return f"'{row['source']}' → '{row['target']}' (n = {int(row['n'])})"
 
 
 def _finite(x: object) -> bool:
@@ -73,12 +87,12 @@ def targeted_weight_finding(t: Tables) -> str | None:
                 f"{n_pairs} class pairs.")
     else:
         reached = cs["size_50"].dropna()
-        text = (f"Targeted weight edits: a least-squares edit of the classifier weight of "
-                f"{best['size_50']:.3g} of its norm (‖ΔW‖/‖W‖) redirects 50 % of the "
-                f"{int(best['n'])} {_pair(best)} predictions; {_random_part(best, '')}. "
-                f"{len(reached)} of {n_pairs} class pairs reach 50 % (median size "
-                f"{reached.median():.3g}); in {_beats_random(cs)} of {n_pairs} the targeted "
-                "edit needs less than random edits.")
+        text = (f"Targeted weight edits, over {_scope(cs)}: the least-squares edit of the "
+                f"classifier weight redirects 50 % of a pair's predictions at a median "
+                f"{reached.median():.3g} of the weight's norm (‖ΔW‖/‖W‖; {len(reached)} of "
+                f"{n_pairs} pairs get there), at least {best['size_50']:.3g} for "
+                f"{_pair(best)}, where {_random_part(best, '')}. In {_beats_random(cs)} of "
+                f"{n_pairs} pairs the targeted edit needs less than random edits.")
     ex = _rows(t, "weight", "classifier_example")
     if not ex.empty and ex["size_50"].notna().any():
         text += (f" Edited one example at a time, half of the examples need "
@@ -114,11 +128,11 @@ def targeted_activation_finding(t: Tables) -> str | None:
                 f"{part['max_size'].max():g}.")
     else:
         text = (f"Steering the top-{k} units of the target class at {pos} of {where_} by "
-                f"α·(μ_t − μ_rest) redirects 50 % of {_pair(best)} at α = "
-                f"{best['size_50']:g}; {_random_part(best, '', f'random {k}-unit sets')}. In "
-                f"{_beats_random(part)} of "
-                f"{len(part)} class pairs the top units need a smaller α than random "
-                f"{k}-unit sets.")
+                f"α·(μ_t − μ_rest), over {_scope(part)}: 50 % are redirected at a median α = "
+                f"{part['size_50'].median():g}, from α = {best['size_50']:g} for "
+                f"{_pair(best)}, where {_random_part(best, '', f'random {k}-unit sets')}. In "
+                f"{_beats_random(part)} of {len(part)} pairs the top units need a smaller α "
+                f"than random {k}-unit sets.")
     scale = _rows(t, "activation", "scale")
     if not scale.empty:
         sc = scale[scale["k"] == k]
@@ -135,9 +149,10 @@ def targeted_logit_finding(t: Tables) -> str | None:
     best = _easiest(lb) if not lb.empty else None
     if best is None:
         return None
-    return (f"In logit space a bias of {best['size_50']:.3g} on the target logit redirects "
-            f"50 % of {_pair(best)}; {_random_part(best, '', 'random logit changes')}. In "
-            f"{_beats_random(lb)} of {len(lb)} class pairs the targeted bias needs less.")
+    return (f"In logit space, over {_scope(lb)}: a bias on the target logit redirects 50 % "
+            f"at a median {lb['size_50'].median():.3g}, from {best['size_50']:.3g} for "
+            f"{_pair(best)}, where {_random_part(best, '', 'random logit changes')}. In "
+            f"{_beats_random(lb)} of {len(lb)} pairs the targeted bias needs less.")
 
 
 def head_finding(t: Tables) -> str | None:
@@ -151,6 +166,11 @@ def head_finding(t: Tables) -> str | None:
         return None
     overall = wide.loc["__all__"]
     classes = wide.drop(index="__all__")
+    small = [str(c) for c in classes.index if classes.loc[c, "n"] < MIN_EXAMPLES]
+    if len(small) < len(classes):
+        classes = classes.drop(index=small)
+    else:
+        small = []
     near = float((classes["margin_near_median"] * classes["n"]).sum() / classes["n"].sum())
     medians = ", ".join(f"'{c}' {v:.2f}" for c, v in classes["margin_median"].items())
     if near >= 0.5:
@@ -176,6 +196,9 @@ def head_finding(t: Tables) -> str | None:
                      + ") — the head sees about one vector per class.")
         else:
             text += "."
+    if small:
+        text += (f" (Predicted classes with fewer than {MIN_EXAMPLES} examples left out: "
+                 + ", ".join(f"'{c}'" for c in small) + ".)")
     return text
 
 
