@@ -379,6 +379,8 @@ def _head_table(hd: pd.DataFrame) -> str:
                         "pooled_abs_max", "saturated_share", "pooled_cosine") if c in wide]
     shown = wide[cols].reset_index().rename(columns={"class": "predicted class"})
     shown["predicted class"] = shown["predicted class"].replace({"__all__": "all"})
+    if "n" in shown:
+        shown["n"] = shown["n"].astype(int)
     return table_html(shown.round(3))
 
 

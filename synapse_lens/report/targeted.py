@@ -19,6 +19,8 @@ Tables = Mapping[str, pd.DataFrame]
 #: Class pairs (and predicted classes) with fewer source examples are left out of the
 #: sentences when others have enough: a 50 % of one or two examples is not a finding.
 MIN_EXAMPLES = 10
+#: Margins are called flat when at least this share lies within 5 % of its class's median.
+FLAT = 0.75
 
 
 def _rows(t: Tables, space: str, edit: str) -> pd.DataFrame:
@@ -90,7 +92,7 @@ def targeted_weight_finding(t: Tables) -> str | None:
         text = (f"Targeted weight edits, over {_scope(cs)}: the least-squares edit of the "
                 f"classifier weight redirects 50 % of a pair's predictions at a median "
                 f"{reached.median():.3g} of the weight's norm (‖ΔW‖/‖W‖; {len(reached)} of "
-                f"{n_pairs} pairs get there), at least {best['size_50']:.3g} for "
+                f"{n_pairs} pairs get there), from {best['size_50']:.3g} for "
                 f"{_pair(best)}, where {_random_part(best, '')}. In {_beats_random(cs)} of "
                 f"{n_pairs} pairs the targeted edit needs less than random edits.")
     ex = _rows(t, "weight", "classifier_example")
@@ -173,7 +175,7 @@ def head_finding(t: Tables) -> str | None:
         small = []
     near = float((classes["margin_near_median"] * classes["n"]).sum() / classes["n"].sum())
     medians = ", ".join(f"'{c}' {v:.2f}" for c, v in classes["margin_median"].items())
-    if near >= 0.5:
+    if near >= FLAT:
         text = (f"Margins are flat: {pct(near)} of predictions lie within 5 % of their "
                 f"predicted class's median margin (logit of the prediction minus the "
                 f"runner-up; medians {medians}).")
@@ -189,7 +191,7 @@ def head_finding(t: Tables) -> str | None:
         text += (f" The pooled vector is not saturated (largest |value| "
                  f"{overall['pooled_abs_max']:.2f}; {pct(sat)} of units above 0.99)")
         cos = classes["pooled_cosine"]
-        if near >= 0.5 and (cos >= 0.95).all():
+        if near >= FLAT and (cos >= 0.95).all():
             text += (", so saturation does not explain them: the pooled vectors of each "
                      "predicted class are nearly identical (mean cosine to the class mean "
                      + ", ".join(f"'{c}' {v:.3f}" for c, v in cos.items())
