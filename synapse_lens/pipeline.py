@@ -434,14 +434,20 @@ def run_synapse(
     for name in ("redirection", "overlap"):  # say which ranking drove them, as the others do
         if name in stress and "method" not in stress[name]:
             stress[name] = stress[name].assign(method=chosen)
-    logger.info("targeted redirection in weight, activation and logit space at %s", last)
+    run_edits = info.backend == "tl4-bridge"
+    if run_edits:
+        logger.info("targeted redirection in weight, activation and logit space at %s", last)
+    else:
+        logger.info("targeted redirection: classifier-weight and logit edits only; on TL 3.x "
+                    "every activation or unit-bias condition is a full forward pass (call "
+                    "synapse_lens.vulnerability.targeted_redirection to run them anyway)")
     vuln_cfg = VulnerabilityConfig(seed=config.seed)
     vuln = targeted_redirection(model, eval_data,
                                 [r for r in by_method[chosen] if r.hook_name == last
                                  and r.target != GLOBAL],
                                 stats=acts.subset(probes.train_idx),
                                 labels=data.labels[probes.train_idx], config=vuln_cfg,
-                                progress=progress, **batch)
+                                run_edits=run_edits, progress=progress, **batch)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,
@@ -489,7 +495,8 @@ def run_synapse(
                               "ks": sorted({int(k) for k in vuln.curves["k"].dropna()}),
                               "weight_scales": list(vuln_cfg.weight_scales),
                               "unit_scales": list(vuln_cfg.unit_scales),
-                              "n_seeds": vuln_cfg.n_seeds, "position": vuln_cfg.position},
+                              "n_seeds": vuln_cfg.n_seeds, "position": vuln_cfg.position,
+                              "run_edits": run_edits},
         },
         "exact_ranking": exact[0].hook_name if exact else None,
         "headline": headline(prepare(tables)),
