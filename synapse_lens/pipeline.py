@@ -11,7 +11,8 @@ run_dir/
                    redundancy_minimal, ablation, ablation_summary, faithfulness, outliers,
                    outlier_ablation, class_matrix, class_asymmetry, overlap, noise,
                    noise_summary, redirection, redirection_logit, minimal_bias,
-                   self_repair, self_repair_trace
+                   self_repair, self_repair_trace, vulnerability, vulnerability_curves,
+                   head_diagnostics
 ```
 """
 

@@ -401,6 +401,12 @@ def _vulnerability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         return Section("vulnerability", "Targeted redirection", explain,
                        _absent("vulnerability", "head_diagnostics"))
     body = _figs("vulnerability", [lambda: plots.vulnerability_figure(prof)])
+    grids = summary.get("grids")
+    ran = grids.get("vulnerability", {}) if isinstance(grids, Mapping) else {}
+    if isinstance(ran, Mapping) and ran.get("run_edits") is False:
+        body += missing("This run computed the classifier-weight edits from the pooled vectors "
+                        "and skipped the activation and output-bias edits (on TL 3.x every such "
+                        "condition is a full forward pass).")
     if hd is not None and not hd.empty:
         body += _head_table(hd)
     return Section("vulnerability", "Targeted redirection", explain, body)
