@@ -51,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "steer": "synapse_lens.interventions",
     "summarize": "synapse_lens.experiments",
     "run_synapse": "synapse_lens.pipeline",
-    "RunConfig": "synapse_lens.pipeline",
+    "RunConfig": "synapse_lens.config",
     "load_demo_classifier": "synapse_lens.zoo",
 }
 

@@ -45,11 +45,11 @@ from synapse_lens.fastpath import PlainModel, plain_model
 from synapse_lens.interventions import check_position
 from synapse_lens.metrics import logit_margin
 from synapse_lens.models import classifier_info
+from synapse_lens.names import Position
 from synapse_lens.rankings import GLOBAL, Ranking
 
 Metric = Literal["margin", "logprob"]
 Baseline = Literal["zero", "mean"]
-Position = Literal["cls", "all"]
 #: The engine's metric name for each ranking metric.
 ENGINE_METRIC: dict[str, str] = {"margin": "margin", "logprob": "true_logprob"}
 

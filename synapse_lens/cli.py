@@ -20,6 +20,13 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 DEMO_TASKS = ("sms-spam", "trec-6")
+DESCRIPTION = """Neuron-level robustness analysis of Transformer encoder classifiers (SYNAPSE).
+
+commands:
+  demo     fine-tune (or reuse) a demo classifier and analyse its held-out split
+  run      analyse a local checkpoint on a labelled CSV, TSV or JSONL file
+  compare  one report comparing several run directories
+  smoke    load the offline MiniLM with a random head and print logits"""
 #: Exceptions that mean "this input was refused"; the library raises them with a message that
 #: says what was wrong and what is allowed.
 USER_ERRORS = (ValueError, TypeError, OSError, ModuleNotFoundError)
@@ -60,7 +67,7 @@ def _positive_list(text: str) -> tuple[int, ...]:
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from synapse_lens.pipeline import RANKING_METHODS
+    from synapse_lens.config import RANKING_METHODS
 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     unknown = [v for v in values if v not in RANKING_METHODS]
@@ -91,7 +98,7 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _positions(text: str) -> tuple[str, ...]:
-    from synapse_lens.pipeline import POSITIONS
+    from synapse_lens.config import POSITIONS
 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     if not values or not set(values) <= set(POSITIONS) or len(set(values)) != len(values):
@@ -121,7 +128,7 @@ def _max_examples(text: str) -> int | None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from synapse_lens.pipeline import (
+    from synapse_lens.config import (
         DEFAULT_EPS,
         DEFAULT_SIGMAS,
         EPS_CAP,
@@ -183,7 +190,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from synapse_lens.pipeline import RunConfig
+    from synapse_lens.config import RunConfig
 
     return RunConfig(layers=args.layers, stress_layers=args.stress_layers,
                      rankings=args.rankings, exact=args.exact, ks=args.ks,
@@ -296,12 +303,17 @@ def _transformers_bars(enabled: bool) -> Iterator[None]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``synapse-lens`` argument parser."""
-    parser = argparse.ArgumentParser(prog="synapse-lens", description=__doc__,
+    from synapse_lens import __version__
+
+    parser = argparse.ArgumentParser(prog="synapse-lens", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"synapse-lens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="fine-tune (or reuse) a demo classifier and analyse it")
-    demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS)
+    demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS,
+                      help="demo task: sms-spam (spam detection) or trec-6 (question types) "
+                           "(default: sms-spam)")
     demo.add_argument("--out", default=None, help="run directory (default: runs/<task>)")
     demo.add_argument("--rebuild", action="store_true", help="rebuild the cached classifier")
     demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
@@ -311,8 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="analyse a local checkpoint on a labelled file")
     run.add_argument("--model", required=True, help="HF checkpoint directory")
     run.add_argument("--data", required=True, help=".csv, .tsv or .jsonl file")
-    run.add_argument("--text-column", required=True)
-    run.add_argument("--label-column", required=True)
+    run.add_argument("--text-column", required=True, help="column (CSV/TSV) or key (JSONL) "
+                                                           "holding the texts")
+    run.add_argument("--label-column", required=True,
+                     help="column or key holding the labels, named like the model's classes")
     run.add_argument("--encoding", default="utf-8",
                      help="text encoding of the data file (default: utf-8)")
     run.add_argument("--out", required=True, help=OUT_HELP)
@@ -329,8 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
 
     smoke = sub.add_parser("smoke", help="load the offline MiniLM with a random head, print logits")
-    smoke.add_argument("--seed", type=int, default=0)
-    smoke.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    smoke.add_argument("--seed", type=int, default=0,
+                       help="seed of the random head (default: 0)")
+    smoke.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                       help="where the model runs (default: cpu)")
     smoke.set_defaults(func=_smoke)
     return parser
 

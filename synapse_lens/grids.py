@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # numpy and pandas are imported where used: the CLI reads the defaults here
+    import numpy as np
+    import pandas as pd
 
 #: Default unit-set sizes, as fractions of each hook's width, log-spaced from 1 % (the full
 #: width is added as the explicit extreme: there top = random = bottom by construction, so it
@@ -72,6 +74,8 @@ def extend_until(
     Returns:
         The concatenated table of every value run, and whether ``found`` became True.
     """
+    import pandas as pd
+
     table = run(list(first))
     pending = [v for v in more if v not in set(first)]
     while not found(table) and pending:
@@ -110,6 +114,8 @@ def bias_grid(minimal: Sequence[float] | np.ndarray, *, n: int = 6,
     """Logit-bias sizes spanning the measured minimal flipping biases: ``0`` and ``n`` evenly
     spaced values up to their ``quantile`` (rounded to 3 significant digits; ``(0.0, 1.0)``
     when nothing was measured)."""
+    import numpy as np
+
     values = np.asarray(minimal, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,9 +35,9 @@ from torch import Tensor
 
 from synapse_lens.activations import ClsActivations
 from synapse_lens.models import classifier_info
+from synapse_lens.names import Position
 
 HookFn = Callable[[Tensor, Any], Tensor]
-Position = Literal["cls", "all"]
 _THREE_D = ("embed", "resid_post", "mlp_post")
 
 

@@ -33,6 +33,8 @@ from typing import Literal
 
 Backend = Literal["tl4-bridge", "tl3-hooked-encoder"]
 Site = Literal["embed", "resid_post", "mlp_post", "pooled", "logits"]
+#: Where a 3-D activation is edited: position 0 ([CLS]) only, or every position.
+Position = Literal["cls", "all"]
 SITES: tuple[Site, ...] = ("embed", "resid_post", "mlp_post", "pooled", "logits")
 
 # Per-backend templates for the per-layer sites and the fixed embeddings site.

@@ -156,3 +156,43 @@ def test_parser_rejects_bad_k(capsys: pytest.CaptureFixture) -> None:
         main(["run", "--model", "m", "--data", "d", "--text-column", "t", "--label-column", "l",
               "--out", "o", "--k", "a,b"])
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_help_and_version_load_no_model_stack() -> None:
+    """`--help` and `--version` answer from argparse alone: no torch, transformers or pandas
+    import (that is what made help take seconds)."""
+    import subprocess
+    import sys
+
+    import synapse_lens
+
+    code = ("import sys, contextlib, io\n"
+            "from synapse_lens.cli import main\n"
+            "for argv in (['--help'], ['demo', '--help'], ['run', '--help'], ['--version']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "        try:\n"
+            "            main(argv)\n"
+            "        except SystemExit as e:\n"
+            "            assert e.code == 0, argv\n"
+            "    print(out.getvalue())\n"
+            "heavy = [m for m in ('torch', 'transformers', 'pandas', 'transformer_lens')\n"
+            "         if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert "HEAVY []" in proc.stdout, proc.stdout[-500:]
+    assert f"synapse-lens {synapse_lens.__version__}" in proc.stdout
+    assert "``" not in proc.stdout  # plain text, no reST markup
+
+
+def test_every_option_has_help() -> None:
+    import argparse
+
+    from synapse_lens.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
