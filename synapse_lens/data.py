@@ -452,3 +452,40 @@ def tokenize(model: Any, texts: Sequence[str], max_length: int = 128) -> dict[st
     device = next(model.parameters()).device
     return {"input_ids": enc["input_ids"].to(device),
             "attention_mask": enc["attention_mask"].to(device, dtype=torch.long)}
+
+
+def truncation_stats(model: Any, texts: Sequence[str], max_length: int = 128) -> dict[str, Any]:
+    """How many texts are longer than the analysed length, and by how much.
+
+    Every forward pass keeps the first ``min(max_length, classifier_info(model).max_length)``
+    tokens (special tokens included); this counts what is cut off.
+
+    Args:
+        model: a model from :func:`synapse_lens.load_classifier`.
+        texts: the texts.
+        max_length: as in :func:`tokenize`.
+
+    Returns:
+        ``{"max_length", "n_texts", "n_truncated", "share_truncated", "cut_tokens_median",
+        "cut_tokens_max", "longest_tokens"}`` (the cut sizes are over the truncated texts; 0
+        when none is).
+
+    Example:
+        >>> truncation_stats(model, ["a long review ..."], max_length=64)  # doctest: +SKIP
+        {'max_length': 64, 'n_texts': 1, 'n_truncated': 1, ...}
+    """
+    from synapse_lens.models import classifier_info
+
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
+    limit = min(max_length, classifier_info(model).max_length)
+    ids = model.tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                          verbose=False)["input_ids"]
+    lengths = np.asarray([len(x) for x in ids], dtype=np.int64)
+    cut = lengths[lengths > limit] - limit
+    return {"max_length": int(limit), "n_texts": int(lengths.size),
+            "n_truncated": int(cut.size),
+            "share_truncated": float(cut.size / lengths.size) if lengths.size else 0.0,
+            "cut_tokens_median": float(np.median(cut)) if cut.size else 0.0,
+            "cut_tokens_max": int(cut.max()) if cut.size else 0,
+            "longest_tokens": int(lengths.max()) if lengths.size else 0}

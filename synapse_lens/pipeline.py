@@ -37,7 +37,7 @@ from synapse_lens.config import (
     RunConfig,
     default_stress_layers,
 )
-from synapse_lens.data import TextDataset, align_labels
+from synapse_lens.data import TextDataset, align_labels, truncation_stats
 from synapse_lens.experiments import summarize
 from synapse_lens.faithfulness import (
     best_method,
@@ -191,6 +191,13 @@ def run_synapse(
     config.check(info.n_layers, info.d_model)
     data = _subsample(align_labels(data, info.id2label), config.max_examples, config.seed)
     _check_classes(data)
+    truncation = truncation_stats(model, data.texts, config.max_length)
+    if truncation["n_truncated"]:
+        logger.warning("%d of %d texts are longer than %d tokens and are cut there (by a median "
+                       "of %g tokens, at most %d): the analysis sees only their beginning",
+                       truncation["n_truncated"], truncation["n_texts"],
+                       truncation["max_length"], truncation["cut_tokens_median"],
+                       truncation["cut_tokens_max"])
     ks = config.grid(info.d_model)
     logger.info("unit-set sizes k=%s of the width %d", ",".join(map(str, ks)), info.d_model)
     layers = range(info.n_layers) if config.layers is None else config.layers
@@ -308,6 +315,7 @@ def run_synapse(
                  "class_counts": {name: int((data.labels == i).sum())
                                   for i, name in enumerate(data.label_names)}},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
+        "truncation": truncation,
         "class_experiments_ranking": chosen,
         "grids": {  # what each stress test actually ran (extended grids included)
             "ks": [int(k) for k in stress_cfg.ks if k > 0],

@@ -66,6 +66,14 @@ def test_run_writes_complete_run_directory(run_dir: Path) -> None:
     assert max(grids["biases"]) >= mb[mb["target"] == "__flip__"]["bias"].quantile(0.95)
     classes = pd.read_csv(run_dir / "tables" / "class_asymmetry.csv")
     assert {"random_low", "random_high", "verdict"} <= set(classes.columns)
+    # targeted redirection: every class pair the clean model allows, against random edits
+    vuln = pd.read_csv(run_dir / "tables" / "vulnerability.csv")
+    assert {"weight", "logit"} <= set(vuln["space"])
+    assert (vuln["source"] != vuln["target"]).all()
+    assert grids["vulnerability"]["n_seeds"] == 5
+    assert (run_dir / "tables" / "head_diagnostics.csv").exists()
+    # the texts are short: nothing cut, and the summary says so
+    assert summary["truncation"]["n_truncated"] == 0 and summary["truncation"]["n_texts"] == 60
 
 
 def test_report_escapes_dataset_text(run_dir: Path) -> None:

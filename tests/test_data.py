@@ -180,3 +180,19 @@ def test_tokenize_right_pads_and_truncates(tiny_bert) -> None:  # type: ignore[n
         tokenize(tiny_bert, [])
     with pytest.raises(TypeError, match="single string"):
         tokenize(tiny_bert, "bad")
+
+
+def test_truncation_stats_count_what_is_cut(tiny_bert) -> None:  # type: ignore[no-untyped-def]
+    from synapse_lens.data import truncation_stats
+    from synapse_lens.models.tiny import TINY_WORDS
+
+    word = TINY_WORDS[0]
+    texts = [" ".join([word] * n) for n in (3, 6, 10, 20)]  # + [CLS] and [SEP]
+    lengths = [len(x) for x in tiny_bert.tokenizer(texts)["input_ids"]]
+    assert lengths == [5, 8, 12, 22]  # one token per word: the counts below are exact
+    stats = truncation_stats(tiny_bert, texts, max_length=8)
+    assert stats == {"max_length": 8, "n_texts": 4, "n_truncated": 2, "share_truncated": 0.5,
+                     "cut_tokens_median": 9.0, "cut_tokens_max": 14, "longest_tokens": 22}
+    assert truncation_stats(tiny_bert, texts, max_length=64)["n_truncated"] == 0
+    with pytest.raises(ValueError, match="max_length"):
+        truncation_stats(tiny_bert, texts, max_length=1)

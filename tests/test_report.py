@@ -337,3 +337,13 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
                if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
     assert console == []
     assert XSS_ESCAPED in proc.stdout  # shown as text, never turned into an element
+
+
+def test_truncation_is_reported() -> None:
+    cut = {"max_length": 64, "n_texts": 300, "n_truncated": 45, "share_truncated": 0.15,
+           "cut_tokens_median": 37.0, "cut_tokens_max": 412, "longest_tokens": 476}
+    page = render_report({}, _summary(truncation=cut))
+    assert ("45 of 300 texts (15.0 %) are longer than 64 tokens and were cut there (by a "
+            "median of 37 tokens, at most 412)") in page
+    none = render_report({}, _summary(truncation={**cut, "n_truncated": 0}))
+    assert "were cut there" not in none

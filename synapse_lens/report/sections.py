@@ -128,8 +128,20 @@ def _examples(summary: Mapping[str, Any]) -> str:
         css=lambda col, v: ("ok" if v == "yes" else "bad") if col == "correct" else ""))
 
 
+def _truncation_note(summary: Mapping[str, Any]) -> str:
+    cut = summary.get("truncation")
+    if not isinstance(cut, Mapping) or not cut.get("n_truncated"):
+        return ""
+    return missing(
+        f"{cut['n_truncated']} of {cut['n_texts']} texts ({100 * cut['share_truncated']:.1f} %) "
+        f"are longer than {cut['max_length']} tokens and were cut there (by a median of "
+        f"{cut['cut_tokens_median']:g} tokens, at most {cut['cut_tokens_max']}): every "
+        "number in this report describes their beginning only.")
+
+
 def _run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
-    body = _fields(summary) or missing("summary.json has no fields to show.")
+    body = _truncation_note(summary) + (
+        _fields(summary) or missing("summary.json has no fields to show."))
     return Section("run", "Run details",
                    "Configuration, model and data fingerprints as recorded in summary.json "
                    "(click a group to open it), and held-out texts with the model's predictions.",
