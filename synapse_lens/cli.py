@@ -19,7 +19,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-DEMO_TASKS = ("sms-spam", "trec-6")
+#: The demo tasks (synapse_lens.demo_data.DEMO_TASKS, spelled out: --help imports nothing heavy).
+DEMO_TASKS = ("sms-spam", "trec-6", "drug-reviews")
 DESCRIPTION = """Neuron-level robustness analysis of Transformer encoder classifiers (SYNAPSE).
 
 commands:
@@ -180,8 +181,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                    help=f"cap on analysed texts, stratified; 0 = all (default: {d.max_examples})")
     g.add_argument("--batch-size", type=_count(1), default=d.batch_size,
                    help=f"texts per forward pass (default: {d.batch_size})")
-    g.add_argument("--max-length", type=_count(2), default=d.max_length,
-                   help=f"tokens kept per text (default: {d.max_length})")
+    g.add_argument("--max-length", type=_count(2), default=None,
+                   help=f"tokens kept per text (default: {d.max_length}; demo: the length the "
+                        "demo classifier was trained with)")
     g.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="where the model runs (default: cpu)")
     g.add_argument("--seed", type=int, default=d.seed,
@@ -198,7 +200,8 @@ def _config(args: argparse.Namespace) -> Any:
                      n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
                      eps_values=args.eps_values, biases=args.biases,
                      max_examples=args.max_examples, batch_size=args.batch_size,
-                     max_length=args.max_length, device=args.device, seed=args.seed)
+                     max_length=args.max_length or RunConfig().max_length,
+                     device=args.device, seed=args.seed)
 
 
 def _finish(run_dir: Path, started: float) -> int:
@@ -226,6 +229,10 @@ def _demo(args: argparse.Namespace) -> int:
     from synapse_lens.zoo import load_demo_classifier, read_manifest
 
     started = time.perf_counter()
+    if args.max_length is None:  # analyse what the classifier was trained on
+        from synapse_lens.zoo import ZOO_CONFIGS
+
+        args.max_length = ZOO_CONFIGS[args.task].max_length
     config = _config(args)
     resolve_device(args.device)
     out = Path(args.out or f"runs/{args.task}")
@@ -312,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="fine-tune (or reuse) a demo classifier and analyse it")
     demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS,
-                      help="demo task: sms-spam (spam detection) or trec-6 (question types) "
-                           "(default: sms-spam)")
+                      help="demo task: sms-spam (security: spam detection), trec-6 (general "
+                           "text: question types) or drug-reviews (healthcare: patient review "
+                           "sentiment) (default: sms-spam)")
     demo.add_argument("--out", default=None, help="run directory (default: runs/<task>)")
     demo.add_argument("--rebuild", action="store_true", help="rebuild the cached classifier")
     demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)

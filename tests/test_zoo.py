@@ -99,7 +99,7 @@ def test_trec6_reader_drops_conflicting_duplicates(tmp_path: Path) -> None:
 # --- splits ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", sorted(DEMO_TASKS))
+@pytest.mark.parametrize("task", sorted(t for t in DEMO_TASKS if DEMO_TASKS[t].split is None))
 def test_splits_disjoint_stratified_deterministic(task: str) -> None:
     data = demo_dataset(task)
     cfg = ZOO_CONFIGS[task]
@@ -313,3 +313,34 @@ def test_bad_arguments_fail_before_building(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="no CUDA GPU"):
             load_demo_classifier("trec-6", cache_dir=tmp_path, device="cuda")
     assert not (tmp_path / "zoo").exists()
+
+
+def test_drug_reviews_reader_unescapes_and_drops_neutral() -> None:
+    from synapse_lens.demo_data import read_drug_reviews
+
+    train, test = read_drug_reviews("train"), read_drug_reviews("test")
+    assert train.label_names == test.label_names == ("negative", "positive")
+    # the shipped files: 600 / 379 rows, of which 546 / 343 are negative or positive
+    assert np.bincount(train.labels).tolist() == [161, 385]
+    assert np.bincount(test.labels).tolist() == [95, 248]
+    for data in (train, test):
+        assert not any("&#" in t or "&quot;" in t or "&amp;" in t for t in data.texts)
+        assert not any(t.startswith('"') or "\r" in t or "\n" in t for t in data.texts)
+    assert any("didn't" in t for t in train.texts)  # &#039; unescaped
+    with pytest.raises(ValueError, match="split must be one of"):
+        read_drug_reviews("valid")
+
+
+def test_drug_reviews_keep_their_own_held_out_file() -> None:
+    from synapse_lens.demo_data import read_drug_reviews
+
+    splits = demo_splits("drug-reviews")
+    test = read_drug_reviews("test")
+    assert set(splits.held_out_texts) <= set(test.texts)
+    assert len(splits.held_out_texts) == 342  # one test review also occurs in the train file
+    assert not {_key(t) for t in splits.train_texts} & {_key(t) for t in splits.held_out_texts}
+    assert len(splits.train_texts) == 546 and demo_splits("drug-reviews").train_texts == (
+        splits.train_texts)
+    small = demo_splits("drug-reviews", ZooConfig(max_train=100))
+    assert len(small.train_texts) == 100 and small.held_out_texts == splits.held_out_texts
+    assert abs(np.mean(small.train_labels) - np.mean(splits.train_labels)) < 0.01  # stratified
