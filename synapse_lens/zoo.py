@@ -30,6 +30,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from synapse_lens.atomic import atomic_directory
 from synapse_lens.demo_data import (
     DEMO_TASKS,
@@ -240,7 +242,11 @@ def build_demo_classifier(
         model, tokenizer, train_loss = finetune(splits, cfg, device=device, progress=progress)
         predicted = predict(model, tokenizer, splits.held_out_texts, cfg, device=device,
                             progress=progress)
+        from sklearn.metrics import f1_score
+
         accuracy = float((predicted == splits.held_out_labels).mean())
+        macro_f1 = float(f1_score(splits.held_out_labels, predicted, average="macro"))
+        majority = float(np.bincount(splits.held_out_labels).max() / len(predicted))
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         n_train, n_held_out = len(splits.train_texts), len(splits.held_out_texts)
@@ -249,6 +255,8 @@ def build_demo_classifier(
             "epochs": round(cfg.steps * cfg.batch_size / n_train, 3),
             "n_train": n_train, "n_held_out": n_held_out,
             "held_out_accuracy": round(accuracy, 6),
+            "held_out_macro_f1": round(macro_f1, 6),
+            "held_out_majority_rate": round(majority, 6),
             "final_train_loss": round(train_loss, 6),
             "build_seconds": round(time.perf_counter() - start, 1),
             "build_cpu_seconds": round(time.process_time() - start_cpu, 1),

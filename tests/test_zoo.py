@@ -222,6 +222,9 @@ def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: igno
     # a reloaded near-tie may flip one prediction; the manifest rounds to 6 decimals
     recomputed = float((hf_pred == splits.held_out_labels).mean())
     assert abs(recomputed - manifest["held_out_accuracy"]) <= 1 / len(hf_pred) + 1e-6
+    share = np.bincount(splits.held_out_labels).max() / len(splits.held_out_labels)
+    assert manifest["held_out_majority_rate"] == pytest.approx(share, abs=1e-6)
+    assert 0.0 <= manifest["held_out_macro_f1"] <= 1.0
     info = classifier_info(model)
     assert info.id2label == TRECS and info.source == str(target)
     enc = tokenizer(list(splits.held_out_texts), truncation=True, max_length=TINY.max_length,
