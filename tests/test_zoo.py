@@ -160,7 +160,8 @@ def test_config_validation_and_round_trip() -> None:
         ZooConfig(held_out=1.0)
     with pytest.raises(ValueError, match="max_length"):
         ZooConfig(max_length=4096)
-    with pytest.raises(ValueError, match="unknown demo task 'imdb'; available: \\['sms-spam'"):
+    with pytest.raises(ValueError,
+                       match="unknown demo task 'imdb'; available: \\['drug-reviews', 'sms-spam'"):
         demo_dataset("imdb")
 
 
