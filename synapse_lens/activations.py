@@ -64,6 +64,12 @@ class ClsActivations:
         if self.layers and missing:
             raise ValueError(f"no layer recorded for hooks {missing}")
 
+    def __repr__(self) -> str:
+        widths = sorted({int(t.shape[1]) for t in self.acts.values()})
+        return (f"ClsActivations(n={self.n}, hooks={len(self.acts)} "
+                f"[{self.names[0]} .. {self.names[-1]}], d={'/'.join(map(str, widths))}, "
+                f"model={self.model_fingerprint[:12]!r})")
+
     @property
     def names(self) -> list[str]:
         """Hook names, in depth order."""

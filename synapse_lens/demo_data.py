@@ -370,6 +370,15 @@ class DemoSplits:
     held_out_texts: tuple[str, ...]
     held_out_labels: Int[np.ndarray, " n_held_out"]
 
+    def __repr__(self) -> str:
+        def counts(labels: np.ndarray) -> dict[str, int]:
+            per = np.bincount(labels, minlength=len(self.label_names)).tolist()
+            return dict(zip(self.label_names, per))
+
+        return (f"DemoSplits(task={self.task!r}, train={len(self.train_texts)} "
+                f"{counts(self.train_labels)}, held_out={len(self.held_out_texts)} "
+                f"{counts(self.held_out_labels)})")
+
     @property
     def train(self) -> TextDataset:
         """The training split as a :class:`~synapse_lens.data.TextDataset`."""

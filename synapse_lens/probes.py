@@ -197,6 +197,14 @@ class ProbeResults:
     config: ProbeConfig
     model_fingerprint: str
 
+    def __repr__(self) -> str:
+        real = self.table[(self.table["task"] == "real") & (self.table["split"] == "test")
+                          & (self.table["metric"] == "accuracy")]
+        best = (f", best test accuracy {real['value'].max():.3f} at "
+                f"{real.loc[real['value'].idxmax(), 'hook_name']}" if not real.empty else "")
+        return (f"ProbeResults(hooks={len(self.probes)}, classes={list(self.label_names)}, "
+                f"n_train={len(self.train_idx)}, n_test={len(self.test_idx)}{best})")
+
     @property
     def names(self) -> list[str]:
         """Probed hook names, in depth order."""

@@ -56,6 +56,12 @@ class Ranking:
         scores.flags.writeable = False
         object.__setattr__(self, "scores", scores)
 
+    def __repr__(self) -> str:
+        top = ", ".join(str(int(u)) for u in self.top(min(5, self.width)))
+        return (f"Ranking(hook_name={self.hook_name!r}, layer={self.layer}, "
+                f"target={self.target!r}, method={self.method!r}, width={self.width}, "
+                f"top=[{top}{', ...' if self.width > 5 else ''}])")
+
     @property
     def width(self) -> int:
         """Number of units."""
