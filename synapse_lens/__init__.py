@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "summarize": "synapse_lens.experiments",
     "run_synapse": "synapse_lens.pipeline",
     "RunConfig": "synapse_lens.config",
+    "RunResult": "synapse_lens.result",
     "load_demo_classifier": "synapse_lens.zoo",
 }
 

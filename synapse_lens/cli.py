@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -204,8 +205,8 @@ def _config(args: argparse.Namespace) -> Any:
                      device=args.device, seed=args.seed)
 
 
-def _finish(run_dir: Path, started: float) -> int:
-    sys.stdout.write(f"report: {(run_dir / 'report.html').resolve()}  "
+def _finish(run_dir: str | os.PathLike[str], started: float) -> int:
+    sys.stdout.write(f"report: {(Path(run_dir) / 'report.html').resolve()}  "
                      f"({time.perf_counter() - started:.0f} s)\n")
     return 0
 

@@ -50,6 +50,7 @@ from synapse_lens.probes import ProbeConfig, fit_probes
 from synapse_lens.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.redundancy import redundancy
 from synapse_lens.report import headline, prepare, write_report
+from synapse_lens.result import RunResult
 from synapse_lens.schema import RUN_SCHEMA, SUMMARY_FILE
 from synapse_lens.selection import Intervention
 from synapse_lens.selfrepair import self_repair
@@ -151,7 +152,7 @@ def run_synapse(
     inputs: Sequence[str | os.PathLike[str]] = (),
     extra_summary: dict[str, Any] | None = None,
     progress: bool = True,
-) -> Path:
+) -> RunResult:
     """Run the whole SYNAPSE pipeline and write a run directory (see module docstring).
 
     Every check that can be made without a forward pass runs first: the output directory (see
@@ -172,7 +173,8 @@ def run_synapse(
         progress: tqdm progress bars.
 
     Returns:
-        The run directory.
+        A :class:`~synapse_lens.result.RunResult`: the run directory (path-like), its summary
+        and its tables, read lazily.
 
     Raises:
         ValueError: bad configuration for this model, labels the model does not know, too few
@@ -343,4 +345,4 @@ def run_synapse(
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         write_report(tmp)
     logger.info("run written to %s", out_dir)
-    return Path(out_dir)
+    return RunResult(out_dir)

@@ -212,3 +212,35 @@ def test_demo_tasks_are_the_registered_ones() -> None:
     from synapse_lens.zoo import ZOO_CONFIGS
 
     assert set(cli.DEMO_TASKS) == set(DEMO_TASKS) == set(ZOO_CONFIGS)
+
+
+def test_run_synapse_returns_a_lazy_path_like_result(workdir: Path, run_dir: Path) -> None:
+    import os
+
+    from synapse_lens.result import LazyTables, RunResult
+
+    result = RunResult(run_dir)  # what run_synapse returns (checked below on a fresh run)
+    assert os.fspath(result) == str(run_dir) and result.name == run_dir.name
+    assert (result / "summary.json").is_file() and result.report.is_file()
+    lazy = LazyTables(run_dir / "tables")
+    assert not lazy._loaded  # nothing read yet
+    assert list(lazy["probes"].columns)[:2] == ["hook_name", "layer"]
+    assert set(lazy._loaded) == {"probes"} and lazy["probes"] is lazy["probes"]  # read once
+    assert "vulnerability" in result.tables and len(result.tables) >= 20
+    text = repr(result)
+    assert text.startswith(f"RunResult({str(run_dir)!r}, ") and "n_eval=" in text
+    with pytest.raises(KeyError, match="no table 'nope'"):
+        result.tables["nope"]
+
+
+def test_run_synapse_returns_run_result(workdir: Path, tmp_path: Path) -> None:
+    from synapse_lens import RunConfig, load_classifier, load_texts, run_synapse
+    from synapse_lens.result import RunResult
+
+    model = load_classifier(workdir / "model")
+    data = load_texts(workdir / "data.csv", "message", "kind")
+    config = RunConfig(ks=(1,), n_seeds=2, class_k=2, max_examples=40, rankings=("probe",),
+                       exact=False, positions=("cls",), n_boot=2)
+    result = run_synapse(model, data, tmp_path / "api-run", config, progress=False)
+    assert isinstance(result, RunResult) and result.summary["schema"] == "synapse_lens.run/1"
+    assert result.summary["data"]["n"] == 40
