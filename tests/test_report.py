@@ -273,6 +273,10 @@ def test_comparison_report(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> N
         assert label in page
     assert page.count(_plotly_js_head()) == 1 and page.count("Plotly.newPlot(") == 4
     assert XSS not in page and XSS_ESCAPED in page
+    # targeted redirection lined up: per run and edit, the pairs and the median size_50
+    assert '<section id="vulnerability">' in page
+    assert page.count("weight / classifier_set") == 2  # runs a and b; c has no such table
+    assert "desc → abbr" not in page  # a summary per run, not a list of pairs
     with pytest.raises(ValueError, match="at least two"):
         write_comparison_report([a], tmp_path / "cmp2")
     assert not (tmp_path / "cmp2").exists()

@@ -13,6 +13,7 @@ from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, esc, figure_html, missing, page, table_html
 from synapse_lens.report.sections import run_label
 from synapse_lens.report.tables import prepare
+from synapse_lens.report.targeted import vulnerability_overview
 from synapse_lens.report.wording import pct
 
 Run = tuple[Mapping[str, pd.DataFrame], Mapping[str, Any]]
@@ -115,6 +116,15 @@ def render_comparison(runs: Sequence[Run]) -> str:
         body = (missing(f"None of the runs has a {name} table.") if stacked is None else
                 figure_html(build(stacked), f"fig-compare-{anchor}"))
         sections.append(Section(anchor, title, explain, body))
+    vuln = vulnerability_overview(prepared, labels)
+    sections.append(Section(
+        "vulnerability", "Targeted redirection",
+        "Per run and kind of edit, over its class pairs with at least 10 source examples: how "
+        "many pairs a targeted edit redirects 50 % of, the median size that does, in how many "
+        "pairs it needs less than random edits of the same kind, and the median rate of those "
+        "random edits at the targeted size (docs/redirection.md).",
+        missing("None of the runs has a vulnerability table.") if vuln.empty else
+        table_html(vuln)))
     per_run = "".join(
         f"<details><summary>{esc(label)}</summary><ul class=\"findings\">"
         + "".join(f"<li>{esc(s)}</li>" for s in findings(t)) + "</ul></details>"

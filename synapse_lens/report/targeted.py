@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -206,3 +206,39 @@ def head_finding(t: Tables) -> str | None:
 
 FINDINGS = (targeted_weight_finding, targeted_activation_finding, targeted_logit_finding,
             head_finding)
+
+
+#: The edits a comparison lines up (space, edit, unit), in row order.
+_COMPARED = (("weight", "classifier_set", "‖ΔW‖/‖W‖"), ("activation", "steer", "α"),
+             ("logit", "bias", "logit norm"))
+
+
+def vulnerability_overview(prepared: Sequence[Mapping[str, pd.DataFrame]],
+                           labels: Sequence[str]) -> pd.DataFrame:
+    """One row per run and kind of edit: over the class pairs with at least
+    :data:`MIN_EXAMPLES` source examples (all pairs when none has), how many reach 50 %, the
+    median size that does, in how many the targeted edit needs less than random edits, and the
+    median random rate at the targeted size. Steering rows use each run's middle k.
+
+    Returns:
+        Columns ``run``, ``edit``, ``unit``, ``pairs``, ``reached``, ``median size_50``,
+        ``targeted < random``, ``random rate at size_50`` (empty when no run has the table).
+    """
+    rows = []
+    for t, label in zip(prepared, labels):
+        for space, edit, unit in _COMPARED:
+            part = _rows(t, space, edit)
+            if part.empty:
+                continue
+            if part["k"].notna().any():
+                ks = sorted(int(k) for k in part["k"].dropna().unique())
+                part = part[part["k"] == ks[len(ks) // 2]]
+                unit = f"{unit} (k = {ks[len(ks) // 2]})"
+            reached = part["size_50"].dropna()
+            rows.append({"run": label, "edit": f"{space} / {edit}", "unit": unit,
+                         "pairs": len(part), "reached": len(reached),
+                         "median size_50": float(reached.median()) if len(reached) else None,
+                         "targeted < random": _beats_random(part),
+                         "random rate at size_50": float(
+                             part["random_rate_at_50"].median())})
+    return pd.DataFrame(rows)
