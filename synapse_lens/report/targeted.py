@@ -97,8 +97,9 @@ def targeted_weight_finding(t: Tables) -> str | None:
                 f"{n_pairs} pairs the targeted edit needs less than random edits.")
     ex = _rows(t, "weight", "classifier_example")
     if not ex.empty and ex["size_50"].notna().any():
-        text += (f" Edited one example at a time, half of the examples need "
-                 f"{ex['size_50'].median():.3g} of the norm or less (median over class pairs).")
+        text += (f" No single edit can do it with less than the median per-example minimal "
+                 f"edit: {ex['size_50'].median():.3g} of the norm (median over class pairs), a "
+                 "lower bound the least-squares edit is compared with.")
     ub = _rows(t, "weight", "unit_bias")
     row = _easiest(ub) if not ub.empty else None
     if row is not None:
