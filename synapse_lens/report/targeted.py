@@ -97,9 +97,10 @@ def targeted_weight_finding(t: Tables) -> str | None:
                 f"{n_pairs} pairs the targeted edit needs less than random edits.")
     ex = _rows(t, "weight", "classifier_example")
     if not ex.empty and ex["size_50"].notna().any():
-        text += (f" No single edit can do it with less than the median per-example minimal "
-                 f"edit: {ex['size_50'].median():.3g} of the norm (median over class pairs), a "
-                 "lower bound the least-squares edit is compared with.")
+        text += (" Per pair, no single edit of the classifier weight can redirect 50 % with "
+                 "less than the median of "
+                 "its examples' own minimal edits, a lower bound; over the pairs these bounds "
+                 f"have a median of {ex['size_50'].median():.3g} of the norm.")
     ub = _rows(t, "weight", "unit_bias")
     row = _easiest(ub) if not ub.empty else None
     if row is not None:
