@@ -192,7 +192,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
     from synapse_lens.config import RunConfig
 
     return RunConfig(layers=args.layers, stress_layers=args.stress_layers,
@@ -201,7 +201,7 @@ def _config(args: argparse.Namespace) -> Any:
                      n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
                      eps_values=args.eps_values, biases=args.biases,
                      max_examples=args.max_examples, batch_size=args.batch_size,
-                     max_length=args.max_length or RunConfig().max_length,
+                     max_length=max_length or args.max_length or RunConfig().max_length,
                      device=args.device, seed=args.seed)
 
 
@@ -225,26 +225,43 @@ def _check_demo_config(config: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """One demo task (``--task``), or all of them and a comparison report across them."""
+    from synapse_lens.atomic import check_output_dir
     from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
-    from synapse_lens.zoo import load_demo_classifier, read_manifest
+    from synapse_lens.report import write_comparison_report
+    from synapse_lens.schema import COMPARISON_FILE, COMPARISON_SCHEMA
+    from synapse_lens.zoo import ZOO_CONFIGS, load_demo_classifier, read_manifest
 
     started = time.perf_counter()
-    if args.max_length is None:  # analyse what the classifier was trained on
-        from synapse_lens.zoo import ZOO_CONFIGS
-
-        args.max_length = ZOO_CONFIGS[args.task].max_length
-    config = _config(args)
+    tasks = [args.task] if args.task else list(DEMO_TASKS)
+    root = Path(args.out or "runs")
+    outs = {task: (Path(args.out or f"runs/{task}") if args.task else root / task)
+            for task in tasks}
+    # each task is analysed at the length its classifier was trained with, unless told
+    configs = {task: _config(args, max_length=args.max_length or ZOO_CONFIGS[task].max_length)
+               for task in tasks}
     resolve_device(args.device)
-    out = Path(args.out or f"runs/{args.task}")
-    check_out_dir(out, overwrite=args.overwrite)
-    _check_demo_config(config)  # before a cold demo spends a minute fine-tuning
-    model, splits = load_demo_classifier(args.task, rebuild=args.rebuild, device=args.device,
-                                         progress=not args.quiet)
-    data = splits.held_out
-    extra = {"task": args.task, "zoo_manifest": read_manifest(args.task)}
-    return _finish(run_synapse(model, data, out, config, overwrite=args.overwrite,
-                               extra_summary=extra, progress=not args.quiet), started)
+    for out in outs.values():  # every output is checked before the first model loads
+        check_out_dir(out, overwrite=args.overwrite)
+    compare = root / "compare" if len(tasks) > 1 else None
+    if compare is not None:
+        check_output_dir(compare, marker=COMPARISON_FILE, schema=COMPARISON_SCHEMA,
+                         overwrite=args.overwrite, inputs=list(outs.values()))
+    for config in configs.values():
+        _check_demo_config(config)  # before a cold demo spends minutes fine-tuning
+    for task in tasks:
+        task_started = time.perf_counter()
+        model, splits = load_demo_classifier(task, rebuild=args.rebuild, device=args.device,
+                                             progress=not args.quiet)
+        extra = {"task": task, "zoo_manifest": read_manifest(task)}
+        _finish(run_synapse(model, splits.held_out, outs[task], configs[task],
+                            overwrite=args.overwrite, extra_summary=extra,
+                            progress=not args.quiet), task_started)
+    if compare is not None:
+        path = write_comparison_report(list(outs.values()), compare, overwrite=args.overwrite)
+        _finish(path.parent, started)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -319,11 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="fine-tune (or reuse) a demo classifier and analyse it")
-    demo.add_argument("--task", default="sms-spam", choices=DEMO_TASKS,
-                      help="demo task: sms-spam (security: spam detection), trec-6 (general "
+    demo.add_argument("--task", default=None, choices=DEMO_TASKS,
+                      help="one demo task: sms-spam (security: spam detection), trec-6 (general "
                            "text: question types) or drug-reviews (healthcare: patient review "
-                           "sentiment) (default: sms-spam)")
-    demo.add_argument("--out", default=None, help="run directory (default: runs/<task>)")
+                           "sentiment) (default: all three, and a comparison report)")
+    demo.add_argument("--out", default=None,
+                      help="with --task: the " + OUT_HELP + " (default: runs/<task>). Without "
+                           "--task: the folder that receives one run directory per task and "
+                           "compare/ (default: runs); each of those follows the same rules, "
+                           "nothing else in the folder is touched")
     demo.add_argument("--rebuild", action="store_true", help="rebuild the cached classifier")
     demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_run_options(demo)

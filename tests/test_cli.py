@@ -244,3 +244,58 @@ def test_run_synapse_returns_run_result(workdir: Path, tmp_path: Path) -> None:
     result = run_synapse(model, data, tmp_path / "api-run", config, progress=False)
     assert isinstance(result, RunResult) and result.summary["schema"] == "synapse_lens.run/1"
     assert result.summary["data"]["n"] == 40
+
+
+def _fake_zoo(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> list[str]:
+    """``load_demo_classifier`` answering every task with the tiny model and the CSV."""
+    from types import SimpleNamespace
+
+    from synapse_lens import load_classifier, load_texts, zoo
+
+    model = load_classifier(workdir / "model")
+    data = load_texts(workdir / "data.csv", "message", "kind")
+    loaded: list[str] = []
+
+    def fake(task: str, **_: object) -> tuple[object, object]:
+        loaded.append(task)
+        return model, SimpleNamespace(held_out=data)
+
+    monkeypatch.setattr(zoo, "load_demo_classifier", fake)
+    monkeypatch.setattr(zoo, "read_manifest", lambda task: {"task": task})
+    return loaded
+
+
+def test_demo_without_task_runs_every_task_and_compares_them(
+        workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from synapse_lens.cli import DEMO_TASKS
+
+    loaded = _fake_zoo(monkeypatch, workdir)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mine.txt").write_text("keep me")  # the folder may hold other files
+    fast = ["--k", "1", "--seeds", "2", "--class-k", "2", "--max-examples", "40",
+            "--rankings", "probe", "--no-exact", "--positions", "cls", "--quiet"]
+    assert main(["demo", "--out", str(tmp_path / "runs"), *fast]) == 0
+    assert loaded == list(DEMO_TASKS)
+    for task in DEMO_TASKS:
+        summary = json.loads((tmp_path / "runs" / task / "summary.json").read_text())
+        assert summary["task"] == task and (tmp_path / "runs" / task / "report.html").is_file()
+    manifest = json.loads((tmp_path / "runs" / "compare" / "comparison.json").read_text())
+    assert manifest["runs"] == [str(tmp_path / "runs" / t) for t in DEMO_TASKS]
+    assert (tmp_path / "runs" / "mine.txt").read_text() == "keep me"
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(DEMO_TASKS) + 1 and "compare" in out[-1]
+    # a second demo refuses to replace the runs without --overwrite, before loading a model
+    loaded.clear()
+    assert main(["demo", "--out", str(tmp_path / "runs"), *fast]) == 2
+    assert loaded == [] and "--overwrite" in capsys.readouterr().err
+
+
+def test_demo_checks_the_comparison_folder_before_any_run(
+        workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = _fake_zoo(monkeypatch, workdir)
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "notes.md").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2
+    assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["compare"]
+    assert (tmp_path / "compare" / "notes.md").read_text() == "mine"
