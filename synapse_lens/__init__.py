@@ -22,11 +22,14 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "load_classifier": "synapse_lens.models",
+    "load_head": "synapse_lens.models",
     "classifier_info": "synapse_lens.models",
     "ClassifierInfo": "synapse_lens.models",
     "HookNames": "synapse_lens.names",
     "TextDataset": "synapse_lens.data",
     "load_texts": "synapse_lens.data",
+    "align_labels": "synapse_lens.data",
+    "model_labels": "synapse_lens.data",
     "from_lists": "synapse_lens.data",
     "train_test_split": "synapse_lens.data",
     "cache_cls": "synapse_lens.activations",

@@ -61,6 +61,19 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _layers(text: str) -> tuple[int | str, ...]:
+    """``0,3,5`` or ``embed,0,3,5`` (``embed``: the embeddings output too)."""
+    parts = [v.strip() for v in text.split(",") if v.strip()]
+    embed = ("embed",) if "embed" in parts else ()
+    numbers = ",".join(v for v in parts if v != "embed")
+    if not numbers:
+        raise argparse.ArgumentTypeError(
+            f"expected at least one encoder layer (e.g. embed,0,5), got {text!r}")
+    if parts.count("embed") > 1:
+        raise argparse.ArgumentTypeError(f"'embed' is listed twice in {text!r}")
+    return (*embed, *_int_list(numbers))
+
+
 def _positive_list(text: str) -> tuple[int, ...]:
     values = _int_list(text)
     if 0 in values:
@@ -141,8 +154,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
     d = RunConfig()
     g = parser.add_argument_group("analysis options")
-    g.add_argument("--layers", type=_int_list, default=None,
-                   help="comma-separated encoder layers to analyse (default: all)")
+    g.add_argument("--layers", type=_layers, default=None,
+                   help="comma-separated encoder layers to analyse, from 0, plus 'embed' for "
+                        "the embeddings output (default: the embeddings and every layer)")
     g.add_argument("--stress-layers", type=_int_list, default=None,
                    help="layers whose rankings drive the ablation curves (default: the middle "
                         "and the last analysed layer)")
@@ -195,7 +209,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
     from synapse_lens.config import RunConfig
 
-    return RunConfig(layers=args.layers, stress_layers=args.stress_layers,
+    layers = None if args.layers is None else tuple(v for v in args.layers if v != "embed")
+    return RunConfig(layers=layers, embeddings=None if args.layers is None else (
+                         "embed" in args.layers), stress_layers=args.stress_layers,
                      rankings=args.rankings, exact=args.exact, ks=args.ks,
                      k_fractions=args.k_fractions, positions=args.positions,
                      n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
@@ -264,19 +280,42 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(","))
+    if len(values) < 2 or not all(values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected at least two distinct comma-separated class names, got {text!r}")
+    return values
+
+
 def _run(args: argparse.Namespace) -> int:
-    from synapse_lens.data import load_texts
-    from synapse_lens.models import load_classifier
+    from synapse_lens.data import load_texts, model_labels
+    from synapse_lens.models import classifier_info, load_classifier, load_head
     from synapse_lens.models.checkpoints import resolve_device
     from synapse_lens.pipeline import check_out_dir, run_synapse
 
     started = time.perf_counter()
+    if (args.pooling or args.normalize) and not args.head:
+        raise ValueError("--pooling and --normalize describe a head given with --head; a "
+                         "checkpoint with its own classifier head decides its own pooling")
     config = _config(args)
     resolve_device(args.device)
-    inputs = [args.model, args.data]
+    inputs = [args.model, args.data, *([args.head] if args.head else [])]
     check_out_dir(args.out, overwrite=args.overwrite, inputs=inputs)
+    head = load_head(args.head) if args.head else None
+    if head is not None and args.label_names and len(args.label_names) != head.out_features:
+        raise ValueError(f"--label-names names {len(args.label_names)} classes but the head in "
+                         f"{args.head!r} has {head.out_features} outputs")
     data = load_texts(args.data, args.text_column, args.label_column, encoding=args.encoding)
-    model = load_classifier(args.model, device=args.device)
+    unknown = [n for n in data.label_names if args.label_names and n not in args.label_names]
+    if unknown:  # before the model loads
+        raise ValueError(f"labels {unknown} of {args.data!r} are not among --label-names "
+                         f"{','.join(args.label_names)}")
+    model = load_classifier(args.model, head=head, pooling=args.pooling or "cls",
+                            normalize=args.normalize, device=args.device,
+                            id2label=args.label_names if head is not None else None)
+    data = model_labels(data, classifier_info(model).id2label,
+                        None if head is not None else args.label_names)
     return _finish(run_synapse(model, data, Path(args.out), config, overwrite=args.overwrite,
                                inputs=inputs, extra_summary={"task": Path(args.data).stem},
                                progress=not args.quiet), started)
@@ -356,7 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--text-column", required=True, help="column (CSV/TSV) or key (JSONL) "
                                                            "holding the texts")
     run.add_argument("--label-column", required=True,
-                     help="column or key holding the labels, named like the model's classes")
+                     help="column or key holding the labels: the model's class names, or "
+                          "integer class ids (named through the checkpoint's id2label)")
+    run.add_argument("--label-names", type=_names, default=None,
+                     help="comma-separated class names in class-id order, as the data file "
+                          "spells them, when they differ from the checkpoint's id2label (with "
+                          "--head: the names of the head's classes)")
+    run.add_argument("--head", default=None,
+                     help="for a bare encoder checkpoint (BertModel, ...): a .safetensors file "
+                          "holding the classifier's weight [n_classes, d_model] and bias "
+                          "[n_classes]")
+    run.add_argument("--pooling", choices=["cls", "mean"], default=None,
+                     help="what --head reads: the first token (cls) or the mean over tokens "
+                          "(default: cls)")
+    run.add_argument("--normalize", action="store_true",
+                     help="L2-normalise the pooled vector before --head (heads trained on "
+                          "sentence-transformers embeddings that end with Normalize)")
     run.add_argument("--encoding", default="utf-8",
                      help="text encoding of the data file (default: utf-8)")
     run.add_argument("--out", required=True, help=OUT_HELP)

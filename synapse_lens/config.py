@@ -39,8 +39,10 @@ class RunConfig:
     """Settings of one SYNAPSE run (JSON round-trip; unknown keys are ignored on load).
 
     Attributes:
-        layers: encoder layers to probe and rank (``None``: all); the embeddings output is
-            always probed.
+        layers: encoder layers to probe and rank (``None``: all).
+        embeddings: also probe and rank the embeddings output (``None``: when ``layers`` is
+            ``None``, i.e. a run over everything includes it; a run over named layers analyses
+            what it names).
         rankings: ranking methods compared in the ablation curves and the faithfulness table
             (:data:`RANKING_METHODS`); the class-wise, noise and redirection experiments use
             the one the faithfulness table finds most causal at the last layer (the first
@@ -80,6 +82,7 @@ class RunConfig:
     """
 
     layers: tuple[int, ...] | None = None
+    embeddings: bool | None = None
     stress_layers: tuple[int, ...] | None = None
     rankings: tuple[str, ...] = ("probe", "probeless", "attribution")
     exact: bool = True
@@ -127,6 +130,11 @@ class RunConfig:
             raise ValueError(f"max_examples must be >= 20 (or None), got {self.max_examples}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+
+    @property
+    def with_embeddings(self) -> bool:
+        """Whether the embeddings output is analysed (see ``embeddings``)."""
+        return self.layers is None if self.embeddings is None else self.embeddings
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""

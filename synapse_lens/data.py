@@ -368,9 +368,54 @@ def align_labels(ds: TextDataset, id2label: Sequence[str] | Mapping[int, str]) -
     unknown = [n for n in ds.label_names if n not in lookup]
     if unknown:
         raise ValueError(f"labels {unknown} of dataset {ds.name!r} are unknown to the model, "
-                         f"whose classes are {names}; pass label_names= when loading")
+                         f"whose classes are {names}; name them with model_labels(..., "
+                         "label_names=) (CLI: --label-names)")
     remap = np.array([lookup[n] for n in ds.label_names], dtype=np.int64)
     return TextDataset(ds.texts, remap[ds.labels], names, ds.name)
+
+
+def model_labels(ds: TextDataset, id2label: Sequence[str],
+                 label_names: Sequence[str] | None = None) -> TextDataset:
+    """A data file's labels named like a model's classes, then aligned to them.
+
+    - ``label_names`` given: the file's labels, in the model's class order (the file says
+      ``negative`` / ``positive`` where the model says ``LABEL_0`` / ``LABEL_1``);
+      ``label_names[i]`` is the model's class ``i``.
+    - otherwise integer labels (as :func:`load_texts` reads a column of integers) that are not
+      themselves class names are class ids, named through ``id2label``.
+    - otherwise the names must already be the model's.
+
+    Raises:
+        ValueError: ``label_names`` of another length than ``id2label`` or repeating a name, a
+            file label missing from ``label_names``, a class id the model does not have, a name
+            the model does not know.
+
+    Example:
+        >>> ds = from_lists(["a", "b"], [1, 0])
+        >>> model_labels(ds, ["ham", "spam"]).label_names
+        ('ham', 'spam')
+    """
+    classes = tuple(str(x) for x in id2label)
+    if label_names is not None:
+        names = tuple(str(x) for x in label_names)
+        if len(names) != len(classes) or len(set(names)) != len(names):
+            raise ValueError(f"label_names must name each of the model's {len(classes)} classes "
+                             f"{list(classes)} once, in that order; got {list(names)}")
+        unknown = [n for n in ds.label_names if n not in names]
+        if unknown:
+            raise ValueError(f"labels {unknown} of {ds.name!r} are not among label_names "
+                             f"{list(names)}")
+        rename = dict(zip(names, classes))
+        ds = TextDataset(ds.texts, ds.labels, tuple(rename[n] for n in ds.label_names), ds.name)
+    elif (ds.label_names == tuple(str(i) for i in range(len(ds.label_names)))
+          and not set(ds.label_names) <= set(classes)):
+        present = np.unique(ds.labels)
+        if present.max() >= len(classes):
+            raise ValueError(f"class id {int(present.max())} in {ds.name!r} does not exist: the "
+                             f"model has {len(classes)} classes {list(classes)} (ids 0.."
+                             f"{len(classes) - 1})")
+        ds = TextDataset(ds.texts, ds.labels, classes[:len(ds.label_names)], ds.name)
+    return align_labels(ds, classes)
 
 
 def train_test_split(

@@ -19,6 +19,7 @@ run_dir/
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synapse_lens import __version__
 from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_dir
 from synapse_lens.attribution import attribution_rankings, exact_ranking
@@ -109,6 +111,14 @@ def _estimated_bytes(n_layers: int, d_model: int, n_classes: int) -> int:
     """A generous size estimate of a run directory (the rankings table dominates)."""
     ranking_rows = (n_layers + 1) * d_model * (n_classes + 1) * 2
     return MIN_FREE_BYTES + 80 * ranking_rows
+
+
+def _manifest_length(extra: dict[str, Any] | None) -> int | None:
+    """The training length a demo classifier's manifest records (``zoo_manifest``)."""
+    manifest = (extra or {}).get("zoo_manifest")
+    value = ((manifest or {}).get("config") or {}).get("max_length") if isinstance(
+        manifest, dict) else None
+    return int(value) if isinstance(value, int) else None
 
 
 def _check_classes(data: TextDataset) -> None:
@@ -200,10 +210,16 @@ def run_synapse(
                        truncation["n_truncated"], truncation["n_texts"],
                        truncation["max_length"], truncation["cut_tokens_median"],
                        truncation["cut_tokens_max"])
+    trained_length = info.trained_max_length or _manifest_length(extra_summary)
+    if trained_length is not None and trained_length != config.max_length:
+        logger.warning("the analysis reads at most %d tokens per text, but the classifier was "
+                       "trained with %d: its predictions here may differ from its use",
+                       config.max_length, trained_length)
     ks = config.grid(info.d_model)
     logger.info("unit-set sizes k=%s of the width %d", ",".join(map(str, ks)), info.d_model)
     layers = range(info.n_layers) if config.layers is None else config.layers
-    hooks = [info.names.embed] + [info.names.resid_post(layer) for layer in layers]
+    hooks = ([info.names.embed] if config.with_embeddings else []) + [
+        info.names.resid_post(layer) for layer in layers]
     batch: dict[str, Any] = {"batch_size": config.batch_size, "max_length": config.max_length}
 
     logger.info("caching [CLS] activations of %d texts at %d hook points", len(data), len(hooks))
@@ -311,7 +327,10 @@ def run_synapse(
         "model": {"architecture": info.architecture, "family": info.family,
                   "source": info.source, "fingerprint": info.fingerprint,
                   "n_layers": info.n_layers, "d_model": info.d_model,
-                  "labels": list(info.id2label)},
+                  "labels": list(info.id2label), "pooling": info.pooling,
+                  "trained_max_length": trained_length},
+        "generated": {"synapse_lens": __version__,
+                      "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat()},
         "data": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data),
                  "n_eval": len(eval_data),
                  "class_counts": {name: int((data.labels == i).sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -299,3 +300,102 @@ def test_demo_checks_the_comparison_folder_before_any_run(
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2
     assert loaded == [] and sorted(p.name for p in tmp_path.iterdir()) == ["compare"]
     assert (tmp_path / "compare" / "notes.md").read_text() == "mine"
+
+
+QUICK = ["--k", "1", "--seeds", "2", "--class-k", "2", "--max-examples", "40",
+         "--rankings", "probe", "--no-exact", "--positions", "cls", "--quiet"]
+
+
+def _relabelled(workdir: Path, tmp_path: Path, mapping: dict[str, object]) -> Path:
+    frame = pd.read_csv(workdir / "data.csv")
+    frame["kind"] = frame["kind"].map(mapping)
+    path = tmp_path / "relabelled.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _run_args(workdir: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--model", str(workdir / "model"), "--data", str(data), "--text-column",
+            "message", "--label-column", "kind", "--out", str(out), *extra, *QUICK]
+
+
+def test_integer_labels_are_class_ids_of_the_checkpoint(workdir: Path, tmp_path: Path) -> None:
+    data = _relabelled(workdir, tmp_path, {f"class_{i}": i for i in range(3)})
+    assert main(_run_args(workdir, data, tmp_path / "ids")) == 0
+    summary = json.loads((tmp_path / "ids" / "summary.json").read_text())
+    reference = pd.read_csv(workdir / "data.csv")["kind"].value_counts()
+    counts = {name: int(n) for name, n in reference.items()}
+    assert summary["data"]["n"] == 40 and set(summary["data"]["class_counts"]) == set(counts)
+
+
+def test_label_names_map_other_spellings(workdir: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    data = _relabelled(workdir, tmp_path, {"class_0": "neg", "class_1": "neu", "class_2": "pos"})
+    assert main(_run_args(workdir, data, tmp_path / "plain")) == 2  # names the model lacks
+    assert "--label-names" in capsys.readouterr().err
+    assert main(_run_args(workdir, data, tmp_path / "named", "--label-names",
+                          "neg,neu,pos")) == 0
+    summary = json.loads((tmp_path / "named" / "summary.json").read_text())
+    assert set(summary["data"]["class_counts"]) == {"class_0", "class_1", "class_2"}
+    for bad, message in ((["--label-names", "neg,pos"], "not among --label-names"),
+                         (["--label-names", "neg,neu,pos,x"], "each of the model's 3 classes"),
+                         (["--label-names", "a,a"], "distinct")):
+        with contextlib.suppress(SystemExit):
+            assert main(_run_args(workdir, data, tmp_path / "bad", *bad)) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_bare_encoder_with_a_head_file(workdir: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from synapse_lens.models import tiny_hf_classifier, tiny_tokenizer
+
+    encoder_dir = tmp_path / "encoder"
+    tiny_hf_classifier("bert", with_head=False, seed=5).save_pretrained(encoder_dir)
+    tiny_tokenizer("bert").save_pretrained(encoder_dir)
+    gen = torch.Generator().manual_seed(0)
+    head = {"weight": torch.randn(3, 32, generator=gen), "bias": torch.randn(3, generator=gen)}
+    save_file(head, str(tmp_path / "head.safetensors"))
+    args = ["run", "--model", str(encoder_dir), "--data", str(workdir / "data.csv"),
+            "--text-column", "message", "--label-column", "kind", "--head",
+            str(tmp_path / "head.safetensors"), "--label-names", "class_0,class_1,class_2",
+            "--pooling", "mean", "--normalize", "--out", str(tmp_path / "run"), *QUICK]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["model"]["architecture"] == "BertModel+head"
+    assert summary["model"]["pooling"] == "mean+l2"
+    assert "mean+l2" in (tmp_path / "run" / "report.html").read_text()
+    # refused before any model loads: options without a head, a head of the wrong format
+    save_file({"weight": head["weight"]}, str(tmp_path / "half.safetensors"))
+    (tmp_path / "head.pt").write_bytes(b"not safetensors")
+    for bad, message in ((["--pooling", "mean"], "--pooling and --normalize describe"),
+                         (["--head", str(tmp_path / "half.safetensors")], "exactly 'weight'"),
+                         (["--head", str(tmp_path / "head.pt")], "must be a .safetensors"),
+                         (["--head", str(tmp_path / "head.safetensors"), "--label-names", "a,b"],
+                          "has 3 outputs")):
+        assert main(_run_args(workdir, workdir / "data.csv", tmp_path / "bad", *bad)) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(("layers", "hooks"), [("1", {1}), ("embed,1", {-1, 1}), ("0,1", {0, 1})])
+def test_layers_analyses_what_it_names(workdir: Path, tmp_path: Path, layers: str,
+                                       hooks: set[int]) -> None:
+    out = tmp_path / "run"
+    assert main(_run_args(workdir, workdir / "data.csv", out, "--layers", layers)) == 0
+    for table in ("probes", "rankings", "stability"):
+        frame = pd.read_csv(out / "tables" / f"{table}.csv")
+        assert set(frame["layer"].dropna().astype(int)) == hooks, table
+    config = json.loads((out / "summary.json").read_text())["config"]
+    assert config["embeddings"] == ("embed" in layers)
+
+
+def test_layers_option_is_checked(capsys: pytest.CaptureFixture) -> None:
+    for bad, message in (("embed", "at least one encoder layer"),
+                         ("embed,1,embed", "listed twice"), ("-1", "no negative indexing")):
+        with pytest.raises(SystemExit):
+            main(["demo", "--layers", bad])
+        assert message in capsys.readouterr().err

@@ -60,14 +60,19 @@ def test_bare_encoder_with_head_matches_manual_head(tmp_path: Path) -> None:
     encoder = tiny_hf_classifier("roberta", with_head=False, seed=4)
     tokenizer = tiny_tokenizer("roberta")
     head = nn.Linear(32, 5)
-    for pooling in ("cls", "mean"):
-        model = load_classifier(encoder, tokenizer, head=head, pooling=pooling)
-        pooled_hook = classifier_info(model).names.pooled
+    for pooling, normalize in (("cls", False), ("mean", False), ("mean", True), ("cls", True)):
+        model = load_classifier(encoder, tokenizer, head=head, pooling=pooling,
+                                normalize=normalize)
+        info = classifier_info(model)
+        assert info.pooling == pooling + ("+l2" if normalize else "")
+        pooled_hook = info.names.pooled
         enc = tokenizer(PADDED, padding=True, return_tensors="pt")
         with torch.inference_mode():
             hidden = encoder(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).float()
             pooled = hidden[:, 0] if pooling == "cls" else (hidden * mask).sum(1) / mask.sum(1)
+            if normalize:  # what sentence-transformers' Normalize module computes
+                pooled = pooled / pooled.norm(dim=-1, keepdim=True)
             expected = head(pooled)
             got, cache = model.run_with_cache(enc["input_ids"], names_filter=pooled_hook)
         assert (got - expected).abs().max() <= 1e-5
@@ -278,3 +283,19 @@ def test_info_widths_and_labels(tiny_bert) -> None:  # type: ignore[no-untyped-d
     assert info.width(info.names.logits) == 3
     with pytest.raises(TypeError, match="not loaded with synapse_lens"):
         classifier_info(nn.Linear(2, 2))
+
+
+def test_own_head_refuses_pooling_options(tiny_dirs: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="own classifier head"):
+        load_classifier(tiny_dirs["bert"], normalize=True)
+    with pytest.raises(ValueError, match="own classifier head"):
+        load_classifier(tiny_dirs["bert"], pooling="mean")
+    assert classifier_info(load_classifier(tiny_dirs["bert"])).trained_max_length is None
+
+
+def test_trained_length_is_read_from_sentence_transformers_config() -> None:
+    from synapse_lens.models import minilm_path
+    from synapse_lens.models.loading import trained_length
+
+    assert trained_length(Path(minilm_path())) == 256  # sentence_bert_config.json
+    assert trained_length(Path("/nonexistent")) is None

@@ -182,19 +182,48 @@ def test_compare_figures(tables: dict[str, pd.DataFrame]) -> None:
     np.testing.assert_allclose(fig.data[2].y, [0.5, 0.7, 0.75])
     summaries = pd.concat([summarize(tables["ablation"]).assign(run="spam run"),
                            summarize(other["ablation"]).assign(run="trec run")])
+    summaries["fraction"] = summaries["k"] / 16
     fig = plots.compare_ablation_figure(summaries)
-    assert _names(fig) == ["spam run: top-8", "spam run: random-8", "trec run: top-8",
-                           "trec run: random-8"]
+    # one panel per shared fraction below the whole width, four traces each, one legend
+    assert [a.text for a in fig.layout.annotations] == [
+        "k = 12% of the width", "k = 25% of the width", "k = 50% of the width"]
+    assert len(fig.data) == 12 and _names(fig)[:4] == [
+        "spam run: top-k", "spam run: random-k", "trec run: top-k", "trec run: random-k"]
+    assert [t.showlegend for t in fig.data[4:]] == [False] * 8
     top = summaries[(summaries.run == "spam run") & (summaries.order == "top")
                     & (summaries.k == 8) & (summaries.metric == "accuracy")
                     & (summaries.position == "cls")]
-    np.testing.assert_allclose(fig.data[0].y, top["clean_value"] - top["mean"])
+    np.testing.assert_allclose(fig.data[8].y, top["clean_value"] - top["mean"])
     fig = plots.compare_redundancy_figure(both["redundancy"])
     assert _names(fig) == ["spam run", "trec run"]
     asym = pd.concat([class_asymmetry(tables["class_matrix"]).assign(run="spam run"),
                       class_asymmetry(other["class_matrix"]).assign(run="trec run")])
     fig = plots.compare_asymmetry_figure(asym)
     assert len(fig.data) == 4 and list(fig.data[2].x) == ["c", "a", "b"]  # by own_drop
+
+
+def test_compare_figures_match_fractions_and_break_at_unanalysed_layers(
+        tables: dict[str, pd.DataFrame]) -> None:
+    """Runs of different widths meet at the same fraction of the width (not the same k); no
+    line is drawn across a layer a run did not analyse; nothing shared → a clear refusal."""
+    probes = tables["probes"]
+    skipped = probes[probes["layer"] != 0].assign(
+        layer=lambda d: d["layer"].where(d["layer"] < 1, 2), run="skips layer 1")
+    both = pd.concat([probes.assign(run="all layers"), skipped], ignore_index=True)
+    fig = plots.compare_probe_figure(both)
+    assert list(fig.data[0].x) == [-1, 0, 1]
+    assert [None if x is None or x != x else x for x in fig.data[2].x] == [-1, None, 2]
+    narrow = summarize(tables["ablation"]).assign(run="narrow", fraction=lambda d: d["k"] / 16)
+    wide = summarize(tables["ablation"]).assign(run="wide", k=lambda d: d["k"] * 2,
+                                                fraction=lambda d: d["k"] / 32)
+    wide.loc[wide["k"] == 4, "fraction"] = 0.1  # only 0.25 and 0.5 are shared
+    fig = plots.compare_ablation_figure(pd.concat([narrow, wide]))
+    assert [a.text for a in fig.layout.annotations] == ["k = 25% of the width",
+                                                        "k = 50% of the width"]
+    # narrow's k=4 and wide's k=8 are the same 25 % panel
+    assert "top-4" in fig.data[0].hovertemplate and "top-8" in fig.data[2].hovertemplate
+    with pytest.raises(plots.NothingToPlot, match="no unit-set fraction"):
+        plots.compare_ablation_figure(pd.concat([narrow, wide.assign(fraction=0.3)]))
 
 
 @pytest.mark.parametrize("fn", [plots.probe_figure, plots.redundancy_figure,

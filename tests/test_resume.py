@@ -32,7 +32,7 @@ TL4 = installed_backend() == "tl4-bridge"
 needs_tl4 = pytest.mark.skipif(not TL4, reason="the plain copy exists for TL 4.x bridges only")
 ML = 64
 TOL = 1e-5
-CASES = [*FAMILIES, "bert+head-cls", "bert+head-mean"]
+CASES = [*FAMILIES, "bert+head-cls", "bert+head-mean", "bert+head-mean-l2"]
 
 
 def _texts(n: int, seed: int = 0) -> tuple[str, ...]:
@@ -50,7 +50,8 @@ def _model(case: str) -> Any:
             head.weight.copy_(torch.randn(3, 32, generator=gen))
             head.bias.copy_(torch.randn(3, generator=gen))
         return load_classifier(encoder, tiny_tokenizer("bert"), head=head,
-                               pooling="mean" if case.endswith("mean") else "cls")
+                               pooling="cls" if case.endswith("cls") else "mean",
+                               normalize=case.endswith("l2"))
     family: Any = case
     return load_classifier(tiny_hf_classifier(family, n_layers=3, seed=3), tiny_tokenizer(family))
 

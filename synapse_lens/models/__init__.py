@@ -1,6 +1,6 @@
 """Loading encoder classifiers as hooked TransformerLens models."""
 
-from synapse_lens.models.heads import EncoderWithHead
+from synapse_lens.models.heads import EncoderWithHead, load_head
 from synapse_lens.models.loading import (
     SUPPORTED_ARCHITECTURES,
     ClassifierInfo,
@@ -25,6 +25,7 @@ __all__ = [
     "classifier_info",
     "installed_backend",
     "load_classifier",
+    "load_head",
     "minilm_path",
     "supported_architectures",
     "tiny_classifier_dir",

@@ -11,6 +11,7 @@ besides (label names, widths, the hook-name map for that backend) travels with i
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -113,6 +114,11 @@ class ClassifierInfo:
         fingerprint: SHA-256 of the weights at load time (ties caches and statistics to a model).
         source: checkpoint directory, or ``"<in-memory>"``.
         names: the model's hook-name map.
+        pooling: what the final projection reads: ``"cls"`` (the first token, through the
+            checkpoint's own pooler or head layers) or, for a bare encoder with your head,
+            ``"cls"`` / ``"mean"``, with ``"+l2"`` when it is L2-normalised.
+        trained_max_length: the sequence length the checkpoint was trained with where the
+            checkpoint says so (sentence-transformers' ``max_seq_length``), else ``None``.
     """
 
     architecture: str
@@ -127,6 +133,8 @@ class ClassifierInfo:
     fingerprint: str
     source: str
     names: HookNames
+    pooling: str = "cls"
+    trained_max_length: int | None = None
 
     @property
     def backend(self) -> Backend:
@@ -178,12 +186,24 @@ def _derive_attention_mask(pad_token_id: int) -> Any:
     return pre_hook
 
 
+def trained_length(checkpoint: Path) -> int | None:
+    """The sequence length a checkpoint directory says it was trained with (the
+    ``max_seq_length`` of sentence-transformers' ``sentence_bert_config.json``), or ``None``."""
+    try:
+        value = json.loads((checkpoint / "sentence_bert_config.json").read_text(
+            encoding="utf-8")).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def load_classifier(
     source: str | os.PathLike[str] | nn.Module,
     tokenizer: Any = None,
     *,
     head: nn.Linear | None = None,
     pooling: Pooling = "cls",
+    normalize: bool = False,
     id2label: Mapping[int, str] | Sequence[str] | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -200,6 +220,8 @@ def load_classifier(
         tokenizer: required with an in-memory model; read from the directory otherwise.
         head: for a bare encoder (``BertModel``, ...): ``nn.Linear(d_model, n_classes)``.
         pooling: how ``head`` reads the encoder: ``"cls"`` (first token) or ``"mean"``.
+        normalize: L2-normalise the pooled vector before ``head`` (a head trained on
+            sentence-transformers embeddings that end with a ``Normalize`` module).
         id2label: class names (overrides the checkpoint's).
         device: ``"cpu"`` or ``"cuda"``.
         dtype: parameter dtype.
@@ -251,6 +273,9 @@ def load_classifier(
     n_layers, d_model, d_mlp, max_length = encoder_widths(config, family)
     if has_head and head is not None:
         raise ValueError(f"{arch} already has a classifier head; do not pass head=")
+    if has_head and (pooling != "cls" or normalize):
+        raise ValueError(f"{arch} has its own classifier head, which decides its pooling; "
+                         "pooling= and normalize= apply to a bare encoder with head= only")
     if not has_head:
         if head is None:
             raise ValueError(
@@ -267,7 +292,7 @@ def load_classifier(
                 f"head must be nn.Linear({d_model}, n_classes) for this encoder "
                 f"(d_model={d_model}), got {shape}"
             )
-        hf_model = EncoderWithHead(hf_model, copy.deepcopy(head), pooling)
+        hf_model = EncoderWithHead(hf_model, copy.deepcopy(head), pooling, normalize)
         n_classes = head.out_features
     else:
         n_classes = int(config.num_labels)
@@ -306,6 +331,9 @@ def load_classifier(
         fingerprint=fingerprint,
         source=source_name,
         names=HookNames(backend=backend, n_layers=n_layers, pooled=pooled, logits=logits),
+        pooling="cls" if has_head else pooling + ("+l2" if normalize else ""),
+        trained_max_length=(trained_length(Path(source))
+                            if isinstance(source, (str, os.PathLike)) else None),
     )
     logger.info("loaded %s (%s) on %s from %s", arch, family, backend, source_name)
     return model

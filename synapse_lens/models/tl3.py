@@ -51,7 +51,7 @@ class HookedEncoderClassifier(HookedEncoder):
     """
 
     def __init__(self, cfg: Any, tokenizer: Any, *, head_kind: HeadKind, n_classes: int,
-                 family: str, pooling: Pooling = "cls") -> None:
+                 family: str, pooling: Pooling = "cls", normalize: bool = False) -> None:
         with warnings.catch_warnings():  # TL 3.9 warns on every construction
             warnings.simplefilter("ignore", DeprecationWarning)
             super().__init__(cfg, tokenizer=tokenizer, move_to_device=False)
@@ -65,7 +65,7 @@ class HookedEncoderClassifier(HookedEncoder):
         if head_kind in ("dense", "distilbert"):
             self.pre_classifier = nn.Linear(d_model, d_model, dtype=self.cfg.dtype)
         if head_kind == "linear":
-            self.pooling = Pooler(pooling)
+            self.pooling = Pooler(pooling, normalize)
         self.classifier = nn.Linear(d_model, n_classes, dtype=self.cfg.dtype)
         self.hook_logits = HookPoint()
         self.setup()
@@ -195,6 +195,7 @@ def build_tl3_classifier(hf_model: nn.Module, tokenizer: Any, *, family: str,
             cfg, tokenizer, head_kind=kind, family=family_of(config),
             n_classes=int(head.out_features if own else config.num_labels),
             pooling=pooler.pooling if own else "cls",
+            normalize=pooler.normalize if own else False,
         )
     state = encoder_state_dict(bare_encoder(hf_model), config)
     state.update(_head_state_dict(hf_model, kind))

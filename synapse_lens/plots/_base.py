@@ -19,6 +19,9 @@ ORDER_COLORS = {"top": "#d62728", "random": "#7f7f7f", "bottom": "#1f77b4", "all
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "pentagon")
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+
 
 class NothingToPlot(ValueError):
     """A well-formed table with no rows for the requested selection (metric, class...)."""
@@ -63,6 +66,16 @@ def target_name(target: object) -> str:
 def color(i: int) -> str:
     """The ``i``-th colour of the palette (cycling)."""
     return PALETTE[i % len(PALETTE)]
+
+
+def symbol(i: int) -> str:
+    """The ``i``-th marker symbol (cycling): overlapping lines stay distinguishable."""
+    return SYMBOLS[i % len(SYMBOLS)]
+
+
+def dash(i: int) -> str:
+    """The ``i``-th line dash (cycling), for lines that differ only by colour otherwise."""
+    return DASHES[i % len(DASHES)]
 
 
 def hook_order(df: pd.DataFrame, hook: str = "hook_name", layer: str = "layer") -> list[str]:

@@ -10,13 +10,17 @@ from plotly.subplots import make_subplots
 from synapse_lens.plots._base import (
     ALL,
     GLOBAL,
+    NothingToPlot,
+    cell,
     color,
     finish,
     grid,
     label,
     nonempty,
     pick,
+    dash,
     require,
+    symbol,
 )
 
 
@@ -27,6 +31,26 @@ def _runs(df: pd.DataFrame) -> list[str]:
 def _by_depth(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(_d=pd.to_numeric(df["layer"], errors="coerce"),
                      _h=df["hook_name"].astype(str)).sort_values(["_d", "_h"], kind="stable")
+
+
+def _gapped(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (sorted by depth ``_d``) with an empty row between two plotted layers that are
+    not adjacent: plotly breaks the line there instead of drawing it across layers the run did
+    not analyse (or, in the ablation panels, did not edit)."""
+    rows: list[pd.Series] = []
+    depths = df["_d"].tolist()
+    for i, (_, row) in enumerate(df.iterrows()):
+        if i and depths[i] - depths[i - 1] > 1:
+            rows.append(pd.Series(dict.fromkeys(df.columns)))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=df.columns).reset_index(drop=True)
+
+
+def _shared_fractions(df: pd.DataFrame) -> list[float]:
+    """The k fractions below the whole width that every run of ``df`` has, ascending."""
+    per_run = [set(g["fraction"]) for _, g in df[df["k"] > 0].groupby("run", sort=False)]
+    shared = set.intersection(*per_run) if per_run else set()
+    return sorted(f for f in shared if 0 < f < 1)
 
 
 def compare_probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
@@ -56,59 +80,85 @@ def compare_probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.F
             cur = _by_depth(df[(df["run"].astype(str) == run) & (df["task"] == task)])
             if cur.empty:
                 continue
+            cur = _gapped(cur)
             fig.add_trace(go.Scatter(
                 x=cur["_d"], y=cur["value"], mode="lines+markers",
                 name=label(run) + ("" if task == "real" else " (control task)"),
                 legendgroup=label(run), line={"color": color(i), "dash": dash},
-                customdata=cur["_h"].map(label), hovertemplate="%{customdata}: %{y:.3f}"))
+                marker={"symbol": symbol(i)},
+                customdata=cur["_h"].map(label, na_action="ignore"),
+                hovertemplate="%{customdata}: %{y:.3f}"))
     fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
     fig.update_yaxes(title_text=f"probe test {metric.replace('_', ' ')}")
     return finish(fig, f"Probe {metric.replace('_', ' ')} per layer, across runs")
 
 
-def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
-    """Ablation sensitivity across runs: per layer, the drop of ``metric`` (clean − ablated)
-    when the top-k (solid) or random-k (dashed, 95 % interval as error bars) neurons of the
-    global probe ranking are ablated, at each run's largest k.
+def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy",
+                            method: str = "probe") -> go.Figure:
+    """Ablation sensitivity across runs, like with like: one panel per fraction of the width
+    that every run ablated (below the whole width, which removes everything by construction);
+    per edited layer, the drop of ``metric`` (clean − ablated) when the top-k (solid) or
+    random-k (dashed, 95 % interval as error bars) units of ``method``'s global ranking are
+    ablated at [CLS]. Layers a run did not edit are gaps, not lines.
 
     Args:
-        summary: ``summarize(ablation_curve(...))`` tables with a ``run`` column.
+        summary: ``summarize(ablation_curve(...))`` tables with ``run`` and ``fraction`` (the
+            fraction of the width each k was fitted to) columns.
         metric: which metric (``accuracy`` by default).
+        method: which ranking method (the first one every run has when it is missing).
 
     Returns:
-        Up to two traces per run.
+        Up to two traces per run and panel.
 
     Raises:
-        ValueError: missing columns, no global-ranking rows for ``metric``.
+        ValueError: missing columns, no global-ranking rows for ``metric``, no fraction below
+            the whole width shared by every run.
 
     Example:
         >>> compare_ablation_figure(pd.concat(summaries))  # doctest: +SKIP
     """
-    require(summary, ["run", "hook_name", "layer", "order", "k", "metric", "mean", "ci_low",
-                      "ci_high", "clean_value"], "ablation")
-    df = nonempty(pick(summary, metric=metric, ranking=GLOBAL, method="probe", position="cls",
+    require(summary, ["run", "hook_name", "layer", "order", "k", "fraction", "metric", "mean",
+                      "ci_low", "ci_high", "clean_value"], "ablation")
+    df = nonempty(pick(summary, metric=metric, ranking=GLOBAL, position="cls",
                        **{"class": ALL}), f"global-ranking rows of {metric!r} in ablation")
-    fig = go.Figure()
-    for i, run in enumerate(_runs(df)):
-        cur = df[df["run"].astype(str) == run]
-        cur = _by_depth(cur[cur["k"] == cur["k"].max()])
-        k = int(cur["k"].max())
-        for order, dash in (("top", "solid"), ("random", "dash")):
-            c = cur[cur["order"] == order]
-            if c.empty:
-                continue
-            drop = c["clean_value"] - c["mean"]
-            err = ({"type": "data", "symmetric": False,
-                    "array": (c["mean"] - c["ci_low"]).tolist(),
-                    "arrayminus": (c["ci_high"] - c["mean"]).tolist()}
-                   if order == "random" else None)
-            fig.add_trace(go.Scatter(x=c["_d"], y=drop, mode="lines+markers", error_y=err,
-                                     name=f"{label(run)}: {order}-{k}",
-                                     legendgroup=label(run),
-                                     line={"color": color(i), "dash": dash}))
-    fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
-    fig.update_yaxes(title_text=f"{metric.replace('_', ' ')} drop (clean − ablated)")
-    return finish(fig, "Ablation sensitivity across runs: top-k vs random-k")
+    if "method" in df.columns:
+        shared = [m for m in dict.fromkeys(df["method"].astype(str))
+                  if df[df["method"] == m]["run"].nunique() == df["run"].nunique()]
+        if not shared:
+            raise NothingToPlot("no ranking method is shared by every run")
+        method = method if method in shared else shared[0]
+        df = df[df["method"] == method]
+    fractions = _shared_fractions(df)
+    if not fractions:
+        raise NothingToPlot("the runs share no unit-set fraction below the whole width: "
+                            "compare runs made with the same --k-fractions")
+    rows, cols = grid(len(fractions), max_cols=2)
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+                        subplot_titles=[f"k = {f:.0%} of the width" for f in fractions])
+    for p, fraction in enumerate(fractions):
+        row, col = cell(p, cols)
+        for i, run in enumerate(_runs(df)):
+            cur = _by_depth(df[(df["run"].astype(str) == run) & (df["fraction"] == fraction)])
+            k = int(cur["k"].iloc[0])
+            for order, dash in (("top", "solid"), ("random", "dash")):
+                c = _gapped(cur[cur["order"] == order])
+                if c["k"].notna().sum() == 0:
+                    continue
+                err = ({"type": "data", "symmetric": False,
+                        "array": (c["mean"] - c["ci_low"]).tolist(),
+                        "arrayminus": (c["ci_high"] - c["mean"]).tolist()}
+                       if order == "random" else None)
+                fig.add_trace(go.Scatter(
+                    x=c["_d"], y=c["clean_value"] - c["mean"], mode="lines+markers",
+                    error_y=err, name=f"{label(run)}: {order}-k", legendgroup=f"{run}{order}",
+                    showlegend=p == 0, line={"color": color(i), "dash": dash},
+                    marker={"symbol": symbol(i), "size": 9 if order == "top" else 7},
+                    hovertemplate=f"{label(run)}: {order}-{k}, layer %{{x}}: %{{y:.3f}}"
+                                  "<extra></extra>"), row=row, col=col)
+    fig.update_xaxes(title_text="layer", dtick=1)
+    fig.update_yaxes(title_text=f"{metric.replace('_', ' ')} drop", col=1)
+    return finish(fig, f"Ablation sensitivity across runs: top-k vs random-k ({method} "
+                       "ranking, [CLS] edits)", height=340 * rows + 120)
 
 
 def compare_redundancy_figure(redundancy: pd.DataFrame, threshold: float = 0.97) -> go.Figure:
@@ -135,7 +185,8 @@ def compare_redundancy_figure(redundancy: pd.DataFrame, threshold: float = 0.97)
     for i, run in enumerate(_runs(df)):
         cur = df[df["run"].astype(str) == run].sort_values("percent", kind="stable")
         fig.add_trace(go.Scatter(x=cur["percent"], y=cur["kept"], mode="lines+markers",
-                                 name=label(run), line={"color": color(i)}))
+                                 name=label(run), line={"color": color(i), "dash": dash(i)},
+                                 marker={"symbol": symbol(i)}))
     fig.add_hline(y=threshold, line={"color": "#d62728", "dash": "dot", "width": 1})
     fig.update_xaxes(title_text="neurons kept (% of all probed neurons, log scale)", type="log",
                      tickvals=[1, 2, 5, 10, 20, 50, 100])
@@ -162,11 +213,17 @@ def compare_asymmetry_figure(asymmetry: pd.DataFrame) -> go.Figure:
         >>> compare_asymmetry_figure(pd.concat(asyms))  # doctest: +SKIP
     """
     require(asymmetry, ["run", "hook_name", "class", "own_drop", "collateral"], "asymmetry")
-    runs = _runs(asymmetry)
+    df = asymmetry
+    size = ""
+    if "k" in df.columns and "fraction" in df.columns:  # a k grid: its largest shared fraction
+        fractions = _shared_fractions(df) or sorted(set(df["fraction"]))[-1:]
+        df = df[df["fraction"] == fractions[-1]]
+        size = f", k = {fractions[-1]:.0%} of the width"
+    runs = _runs(df)
     chosen = []
     for run in runs:
-        cur = asymmetry[asymmetry["run"].astype(str) == run]
-        if "k" in cur.columns:  # a k grid: its largest size
+        cur = df[df["run"].astype(str) == run]
+        if "k" in cur.columns:  # several sizes left: the largest
             cur = cur[cur["k"] == cur["k"].max()]
         hook = cur.groupby("hook_name", sort=False)["own_drop"].mean().idxmax()
         cur = cur[cur["hook_name"] == hook]
@@ -187,4 +244,4 @@ def compare_asymmetry_figure(asymmetry: pd.DataFrame) -> go.Figure:
     what = ("true-class probability drop" if "metric" in asymmetry.columns and (
         asymmetry["metric"] == "class_true_prob").any() else "recall drop")
     fig.update_yaxes(title_text=what, col=1)
-    return finish(fig, "Class asymmetry across runs", height=380 * rows + 80)
+    return finish(fig, f"Class asymmetry across runs{size}", height=380 * rows + 80)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from synapse_lens import plots
+from synapse_lens import __version__, plots
+from synapse_lens.grids import DEFAULT_K_FRACTIONS, fitted_ks
 from synapse_lens.report.findings import findings
 from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, esc, figure_html, missing, page, table_html
-from synapse_lens.report.sections import run_label
+from synapse_lens.report.sections import generated_note, run_label
 from synapse_lens.report.tables import prepare
 from synapse_lens.report.targeted import vulnerability_overview
 from synapse_lens.report.wording import pct
@@ -32,10 +34,32 @@ def unique_labels(summaries: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def k_fractions(summary: Mapping[str, Any]) -> dict[int, float]:
+    """``{k: fraction of the width}`` of a run's fitted unit-set sizes (from its config and
+    d_model; empty when the run gave its own ``ks``): runs of different widths are compared at
+    the same fraction, not the same k."""
+    config = summary.get("config") or {}
+    width = (summary.get("model") or {}).get("d_model")
+    if not width or config.get("ks"):
+        return {}
+    fractions = config.get("k_fractions") or DEFAULT_K_FRACTIONS
+    fitted = {f: fitted_ks(int(width), (f,), full=False)[0] for f in fractions}
+    return {k: f for f, k in reversed(fitted.items())} | {int(width): 1.0}
+
+
 def _stack(prepared: Sequence[Mapping[str, pd.DataFrame]], labels: Sequence[str],
-           name: str) -> pd.DataFrame | None:
-    frames = [t[name].assign(run=label) for t, label in zip(prepared, labels)
-              if t.get(name) is not None and not t[name].empty]
+           summaries: Sequence[Mapping[str, Any]], name: str) -> pd.DataFrame | None:
+    frames = []
+    for t, label, summary in zip(prepared, labels, summaries):
+        frame = t.get(name)
+        if frame is None or frame.empty:
+            continue
+        frame = frame.assign(run=label)
+        if "k" in frame.columns:
+            width = (summary.get("model") or {}).get("d_model") or float("nan")
+            frame["fraction"] = frame["k"].map(k_fractions(summary)).fillna(
+                (frame["k"] / width).round(4))
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
@@ -94,8 +118,10 @@ def render_comparison(runs: Sequence[Run]) -> str:
     """
     if len(runs) < 2:
         raise ValueError(f"a comparison needs at least two runs, got {len(runs)}")
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     prepared = [prepare(tables) for tables, _ in runs]
-    labels = unique_labels([summary for _, summary in runs])
+    summaries = [summary for _, summary in runs]
+    labels = unique_labels(summaries)
     sections = [Section("overview", "Runs at a glance",
                         "The model of each run and its headline numbers, computed from its tables.",
                         _overview(prepared, labels, [summary for _, summary in runs]))]
@@ -103,8 +129,9 @@ def render_comparison(runs: Sequence[Run]) -> str:
         ("probes", "Probe accuracy per layer", "probes", plots.compare_probe_figure,
          "Test accuracy of the per-layer [CLS] probes (dotted: control task)."),
         ("ablation", "Ablation sensitivity", "ablation", plots.compare_ablation_figure,
-         "Accuracy drop when the top-k (solid) or random-k (dashed) neurons of each layer are "
-         "ablated, at each run's largest k."),
+         "Accuracy drop when the top-k (solid) or random-k (dashed, 95 % interval) neurons of "
+         "each edited layer are zeroed at [CLS], one panel per fraction of the width every run "
+         "used (the same fraction, not the same k, across widths)."),
         ("redundancy", "Redundancy", "redundancy", plots.compare_redundancy_figure,
          "Share of the full probe accuracy kept by probes on the top-p % neurons of all layers."),
         ("asymmetry", "Class asymmetry", "class_asymmetry", plots.compare_asymmetry_figure,
@@ -112,9 +139,14 @@ def render_comparison(runs: Sequence[Run]) -> str:
          "does to the other classes."),
     ]
     for anchor, title, name, build, explain in specs:
-        stacked = _stack(prepared, labels, name)
-        body = (missing(f"None of the runs has a {name} table.") if stacked is None else
-                figure_html(build(stacked), f"fig-compare-{anchor}"))
+        stacked = _stack(prepared, labels, summaries, name)
+        if stacked is None:
+            body = missing(f"None of the runs has a {name} table.")
+        else:
+            try:
+                body = figure_html(build(stacked), f"fig-compare-{anchor}")
+            except plots.NothingToPlot as err:  # e.g. no unit-set fraction shared by all runs
+                body = missing(f"Not drawn: {err}.")
         sections.append(Section(anchor, title, explain, body))
     vuln = vulnerability_overview(prepared, labels)
     sections.append(Section(
@@ -132,4 +164,4 @@ def render_comparison(runs: Sequence[Run]) -> str:
     sections.append(Section("findings", "Findings per run",
                             "Each run's own summary (click a run to open it).", per_run))
     return page(f"SYNAPSE comparison — {len(runs)} runs", " | ".join(labels), sections,
-                "Generated by synapse_lens. Self-contained: opens offline.")
+                generated_note({"generated": {"synapse_lens": __version__, "date": today}}))
