@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "ClsActivations": "synapse_lens.activations",
     "fit_probes": "synapse_lens.probes",
     "ProbeConfig": "synapse_lens.probes",
+    "ProbeResults": "synapse_lens.probes",
+    "load_probes": "synapse_lens.probes",
     "Ranking": "synapse_lens.rankings",
     "zero_ablate": "synapse_lens.interventions",
     "mean_ablate": "synapse_lens.interventions",

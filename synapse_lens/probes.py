@@ -16,10 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +34,7 @@ from tqdm.auto import tqdm
 from synapse_lens.activations import ClsActivations
 from synapse_lens.data import TextDataset
 from synapse_lens.rankings import GLOBAL, Ranking, probeless_ranking
+from synapse_lens.schema import PROBES_FILE, PROBES_SCHEMA
 
 logger = logging.getLogger(__name__)
 
@@ -286,6 +291,48 @@ class ProbeResults:
                             "probe_contribution") for t in targets]
         return out
 
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the probes to a directory, without pickle: the fitted arrays in
+        ``probes.safetensors``, everything else in ``probes.json`` and ``table.csv``.
+
+        Written atomically under the same output policy as a run directory: ``path`` must be
+        new, empty, or an earlier saved ``ProbeResults`` (replaced only with ``overwrite``).
+        Read back with :func:`load_probes`; the loaded probes predict and rank exactly as these.
+
+        Raises:
+            FileExistsError / ValueError / OSError: a ``path`` the output policy refuses.
+
+        Example:
+            >>> results.save("probes/sms")  # doctest: +SKIP
+        """
+        from safetensors.numpy import save_file
+
+        from synapse_lens.atomic import atomic_directory, check_output_dir
+
+        check_output_dir(path, marker=PROBES_FILE, schema=PROBES_SCHEMA, overwrite=overwrite)
+        arrays = {"labels": self.labels, "train_idx": self.train_idx, "test_idx": self.test_idx}
+        for i, name in enumerate(self.names):
+            scaler, lr = self.probes[name][0], self.probes[name][-1]
+            for key, value in (("mean", scaler.mean_), ("var", scaler.var_),
+                               ("scale", scaler.scale_), ("coef", lr.coef_),
+                               ("intercept", lr.intercept_), ("classes", lr.classes_),
+                               ("n_iter", lr.n_iter_),
+                               ("n_samples_seen", np.asarray(scaler.n_samples_seen_))):
+                arrays[f"{i}.{key}"] = np.ascontiguousarray(value)
+        # the memory order decides BLAS's summation order: keep it, and predictions stay equal
+        fortran = [f"{i}.coef" for i, name in enumerate(self.names)
+                   if not self.probes[name][-1].coef_.flags["C_CONTIGUOUS"]]
+        meta = {"schema": PROBES_SCHEMA, "hooks": self.names, "fortran_order": fortran,
+                "layers": [self.layers[n] for n in self.names],
+                "label_names": list(self.label_names),
+                "config": dataclasses.asdict(self.config),
+                "model_fingerprint": self.model_fingerprint}
+        with atomic_directory(path) as tmp:
+            save_file(arrays, str(tmp / "probes.safetensors"))
+            self.table.to_csv(tmp / "table.csv", index=False)
+            (tmp / PROBES_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return Path(path)
+
     def selectivity(self) -> pd.DataFrame:
         """Control-task selectivity on the test split.
 
@@ -303,6 +350,56 @@ class ProbeResults:
                                 values="value", sort=False).reset_index()
         wide["selectivity"] = wide["real"] - wide["control"]
         return wide[SELECTIVITY_COLUMNS].rename_axis(columns=None)
+
+
+def load_probes(path: str | os.PathLike[str]) -> ProbeResults:
+    """Read probes written by :meth:`ProbeResults.save` (no pickle: safetensors and JSON).
+
+    Raises:
+        FileNotFoundError: no saved probes at ``path``.
+        ValueError: another format or schema, inconsistent files.
+
+    Example:
+        >>> results = load_probes("probes/sms")  # doctest: +SKIP
+    """
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not (path / PROBES_FILE).is_file():
+        raise FileNotFoundError(f"no saved probes at {str(path)!r} (missing {PROBES_FILE})")
+    try:
+        meta = json.loads((path / PROBES_FILE).read_text(encoding="utf-8"))
+        arrays = load_file(str(path / "probes.safetensors"))
+        table = pd.read_csv(path / "table.csv")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"unreadable saved probes at {str(path)!r}: {err}") from None
+    if not isinstance(meta, dict) or meta.get("schema") != PROBES_SCHEMA:
+        raise ValueError(f"{str(path / PROBES_FILE)!r} is not a {PROBES_SCHEMA} file")
+    config = ProbeConfig(**meta["config"])
+    probes = {}
+    for i, name in enumerate(meta["hooks"]):
+        try:
+            probe = make_probe(config.penalty, config.C, config.seed, l1_ratio=config.l1_ratio,
+                               max_iter=config.max_iter)
+            scaler, lr = probe[0], probe[-1]
+            scaler.mean_, scaler.var_ = arrays[f"{i}.mean"], arrays[f"{i}.var"]
+            scaler.scale_ = arrays[f"{i}.scale"]
+            seen = arrays[f"{i}.n_samples_seen"]
+            scaler.n_samples_seen_ = seen if seen.ndim else seen.item()
+            coef = arrays[f"{i}.coef"]
+            lr.coef_ = (np.asfortranarray(coef) if f"{i}.coef" in meta.get("fortran_order", ())
+                        else coef)
+            lr.intercept_ = arrays[f"{i}.intercept"]
+            lr.classes_, lr.n_iter_ = arrays[f"{i}.classes"], arrays[f"{i}.n_iter"]
+        except KeyError as err:
+            raise ValueError(f"saved probes at {str(path)!r} lack the array {err}") from None
+        scaler.n_features_in_ = lr.n_features_in_ = int(lr.coef_.shape[1])
+        probes[name] = probe
+    return ProbeResults(
+        probes=probes, layers=dict(zip(meta["hooks"], meta["layers"])),
+        label_names=tuple(meta["label_names"]), labels=arrays["labels"],
+        train_idx=arrays["train_idx"], test_idx=arrays["test_idx"],
+        table=table[PROBE_COLUMNS], config=config, model_fingerprint=meta["model_fingerprint"])
 
 
 def check_activations(results: ProbeResults, acts: ClsActivations) -> None:

@@ -186,3 +186,44 @@ def test_constant_hook_is_logged_as_expected_only_at_the_embeddings(
     majority = np.bincount(y[res.train_idx]).argmax()
     expected = float(np.mean(y[res.test_idx] == majority))
     assert acc.set_index("hook_name").loc[[emb, out], "value"].tolist() == [expected] * 2
+
+
+@pytest.mark.parametrize(("n_classes", "penalty"), [(3, "l2"), (2, "l1")])
+def test_save_and_load_round_trip_without_pickle(tmp_path, n_classes: int,  # type: ignore[no-untyped-def]
+                                                 penalty: str) -> None:
+    import json
+
+    from synapse_lens.probes import load_probes
+
+    acts, y = planted()
+    y = y % n_classes
+    res = fit_probes(acts, y, label_names=["a", "b", "c"][:n_classes],
+                     config=ProbeConfig(penalty=penalty, max_iter=300))  # type: ignore[arg-type]
+    path = res.save(tmp_path / "probes")
+    assert sorted(p.name for p in path.iterdir()) == ["probes.json", "probes.safetensors",
+                                                      "table.csv"]
+    assert json.loads((path / "probes.json").read_text())["schema"] == "synapse_lens.probes/1"
+    back = load_probes(path)
+    assert repr(back) == repr(res) and back.names == res.names and back.config == res.config
+    for name in res.names:
+        x = acts.numpy(name)
+        np.testing.assert_array_equal(back.probes[name].predict_proba(x),
+                                      res.probes[name].predict_proba(x))
+        for target in res.targets():
+            np.testing.assert_array_equal(back.ranking(name, target).scores,
+                                          res.ranking(name, target).scores)
+    np.testing.assert_array_equal(back.test_idx, res.test_idx)
+    assert back.table.equals(res.table)
+    np.testing.assert_array_equal(back.selectivity()["selectivity"],
+                                  res.selectivity()["selectivity"])
+    # a second save refuses to replace them unless asked; other directories are never touched
+    with pytest.raises(FileExistsError, match="overwrite"):
+        res.save(path)
+    res.save(path, overwrite=True)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError):
+        res.save(tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    with pytest.raises(FileNotFoundError, match="no saved probes"):
+        load_probes(tmp_path / "mine")
