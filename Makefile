@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 # slowed the suite 4-5x under contention; on an idle machine this costs nothing measurable.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup demo test test-tl4 test-tl3 lint bench clean browser
+.PHONY: setup demo test test-tl4 test-tl3 lint bench clean browser notebooks
 
 setup: $(STAMP)
 
@@ -59,6 +59,14 @@ $(STAMP_TL3): pyproject.toml constraints-tl3.txt
 
 test-tl3: $(STAMP_TL3)
 	$(VENV_TL3)/bin/pytest -q
+
+# Re-generate the notebooks from notebooks/_make_notebooks.py and execute them with the real
+# settings, keeping their outputs (plotly JSON + PNG: kaleido drives chromium). The test suite
+# fails when the committed outputs are older than the code (notebooks/run_notebooks.py).
+notebooks: $(STAMP) browser
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks]"
+	$(PY) notebooks/_make_notebooks.py
+	$(PY) notebooks/run_notebooks.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -10,6 +10,16 @@ import os
 FAST = os.environ.get("SYNAPSE_LENS_FAST") == "1"
 '''
 
+RENDERER = '''# Figures: interactive in Jupyter (plotly's JSON), plus a static PNG that a code host can show
+# when kaleido and Chrome/Chromium are installed (`pip install -e ".[notebooks]"`).
+import importlib.util
+
+import plotly.io as pio
+
+PNG = not FAST and importlib.util.find_spec("kaleido") is not None
+pio.renderers.default = "plotly_mimetype+png" if PNG else "plotly_mimetype"
+'''
+
 
 def nb(cells):
     book = nbf.v4.new_notebook()
@@ -24,8 +34,8 @@ quick = nb([
 SYNAPSE in a few lines on the demo SMS-spam classifier (all-MiniLM-L6-v2 fine-tuned offline by
 `synapse_lens.zoo`; the first call builds it in a few minutes and caches it).""",
 FAST,
-"""import plotly.io as pio
-import torch
+RENDERER,
+"""import torch
 
 from synapse_lens import classifier_info
 from synapse_lens.activations import cache_cls
@@ -37,7 +47,6 @@ from synapse_lens.rankings import rankings_frame
 from synapse_lens.sweeps import ablation_curve
 from synapse_lens.zoo import ZooConfig, load_demo_classifier
 
-pio.renderers.default = "notebook"  # plotly.js embedded in the notebook: works offline
 torch.manual_seed(0)""",
 """md:## 1. Load a fine-tuned classifier as a hooked TransformerLens model""",
 """config = ZooConfig(max_train=256, steps=8) if FAST else None
@@ -69,12 +78,15 @@ summary.query("metric == 'accuracy'")[["order", "k", "mean", "ci_low", "ci_high"
 They compose with `model.hooks(...)`, `run_with_hooks` and `run_with_cache`.""",
 """from synapse_lens.interventions import zero_ablate
 
-texts = ["WINNER!! Claim your free cash prize now, call 0906", "see you at lunch tomorrow?"]
+texts = ["Congratulations! You have won a 500 GBP voucher. Text CLAIM to 80062 now to collect",
+         "WINNER! Claim your free prize now",  # no number to call or text
+         "see you at lunch tomorrow?"]
 hook = zero_ablate(model, last, ranking.top(16))
 with torch.inference_mode():
     clean = model(texts).softmax(-1)
     with model.hooks(fwd_hooks=[(last, hook)]):
         ablated = model(texts).softmax(-1)
+print("classes ", info.id2label)
 print("clean   ", clean.numpy().round(3))
 print("ablated ", ablated.numpy().round(3))""",
 ])
@@ -87,8 +99,8 @@ from pad ids, so padded batches stay exact. Here we patch the residual stream of
 spam message into a *corrupted* (ham) run, layer by layer and position by position, while a
 synapse_lens ablation hook is active at the same time.""",
 FAST,
+RENDERER,
 """import plotly.express as px
-import plotly.io as pio
 import torch
 from transformer_lens import patching
 
@@ -97,12 +109,11 @@ from synapse_lens.data import tokenize
 from synapse_lens.interventions import zero_ablate
 from synapse_lens.zoo import ZooConfig, load_demo_classifier
 
-pio.renderers.default = "notebook"
 model, splits = load_demo_classifier("sms-spam",
                                      config=ZooConfig(max_train=256, steps=8) if FAST else None)
 info = classifier_info(model)
 spam = info.id2label.index("spam")""",
-"""clean_text = "URGENT! You have won a free cash prize. Call now to claim"
+"""clean_text = "URGENT! You have won a free cash prize. Call 09061743810 now to claim"
 corrupt_text = "Hey are you free now? Call me when you can, no rush"
 tokens = tokenize(model, [clean_text, corrupt_text], max_length=32)["input_ids"]
 clean_tokens, corrupt_tokens = tokens[:1], tokens[1:]
@@ -147,42 +158,41 @@ print("padded vs alone:", (logits_batch[1] - logits_single[0]).abs().max().item(
 ])
 
 cross = nb([
-"""md:# 03 · Cross-task comparison: SMS spam vs TREC question types
+"""md:# 03 · Three domains compared: security, general text, healthcare
 
-Two demo classifiers built on the same encoder; the full SYNAPSE pipeline runs on each, then one
-comparison report puts them side by side.""",
+Three demo classifiers built on the same encoder: SMS spam (security), TREC question types
+(general text) and drug reviews (healthcare). The full SYNAPSE pipeline runs on each (the same as
+`synapse-lens demo`), then one comparison report puts them side by side.""",
 FAST,
-"""import json
-import tempfile
+RENDERER,
+"""import tempfile
 from pathlib import Path
-
-import plotly.io as pio
 
 from synapse_lens.pipeline import RunConfig, run_synapse
 from synapse_lens.plots import compare_probe_figure
 from synapse_lens.report import write_comparison_report
-from synapse_lens.zoo import ZooConfig, load_demo_classifier
+from synapse_lens.zoo import ZOO_CONFIGS, ZooConfig, load_demo_classifier
 
-pio.renderers.default = "notebook"
 out = Path(tempfile.mkdtemp(prefix="synapse-cross-task-"))
 config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=250,
                     sigmas=(0.0, 1.0), noise_seeds=1, eps_values=(0.0, 0.3), biases=(0.0, 1.0),
                     rankings=("probe", "attribution"), exact=False)
           if FAST else RunConfig())""",
 """runs = []
-for task in ("sms-spam", "trec-6"):
+for task in ("sms-spam", "trec-6", "drug-reviews"):
     model, splits = load_demo_classifier(task,
                                          config=ZooConfig(max_train=256, steps=8) if FAST else None)
-    data = splits.held_out
-    runs.append(run_synapse(model, data, out / task, config, extra_summary={"task": task}))
+    task_config = config if FAST else RunConfig(max_length=ZOO_CONFIGS[task].max_length)
+    runs.append(run_synapse(model, splits.held_out, out / task, task_config,
+                            extra_summary={"task": task}, progress=False))
 for run in runs:
-    print(run.name, json.loads((run / "summary.json").read_text())["headline"])""",
+    print(repr(run))""",
 """import pandas as pd
 
-probes = pd.concat([pd.read_csv(r / "tables" / "probes.csv").assign(run=r.name) for r in runs])
+probes = pd.concat([run.tables["probes"].assign(run=run.name) for run in runs])
 compare_probe_figure(probes).show()""",
 """report = write_comparison_report(runs, out / "comparison")
-print("comparison report:", report)""",
+print("comparison report:", report.name, "in a scratch directory")""",
 ])
 
 for name, book in [("01_quickstart", quick), ("02_activation_patching", patching), ("03_cross_task", cross)]:
