@@ -183,7 +183,7 @@ def test_compare_figures(tables: dict[str, pd.DataFrame]) -> None:
     summaries = pd.concat([summarize(tables["ablation"]).assign(run="spam run"),
                            summarize(other["ablation"]).assign(run="trec run")])
     summaries["fraction"] = summaries["k"] / 16
-    fig = plots.compare_ablation_figure(summaries)
+    fig = plots.compare_ablation_figure(summaries, metric="accuracy")
     # one panel per shared fraction below the whole width, four traces each, one legend
     assert [a.text for a in fig.layout.annotations] == [
         "k = 12% of the width", "k = 25% of the width", "k = 50% of the width"]
@@ -194,6 +194,7 @@ def test_compare_figures(tables: dict[str, pd.DataFrame]) -> None:
                     & (summaries.k == 8) & (summaries.metric == "accuracy")
                     & (summaries.position == "cls")]
     np.testing.assert_allclose(fig.data[8].y, top["clean_value"] - top["mean"])
+    assert list(fig.data[8].customdata) == [0, 1]  # the layers (x is dodged around them)
     fig = plots.compare_redundancy_figure(both["redundancy"])
     assert _names(fig) == ["spam run", "trec run"]
     asym = pd.concat([class_asymmetry(tables["class_matrix"]).assign(run="spam run"),

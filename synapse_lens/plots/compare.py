@@ -93,7 +93,7 @@ def compare_probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.F
     return finish(fig, f"Probe {metric.replace('_', ' ')} per layer, across runs")
 
 
-def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy",
+def compare_ablation_figure(summary: pd.DataFrame, metric: str = "true_prob",
                             method: str = "probe") -> go.Figure:
     """Ablation sensitivity across runs, like with like: one panel per fraction of the width
     that every run ablated (below the whole width, which removes everything by construction);
@@ -104,7 +104,8 @@ def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy",
     Args:
         summary: ``summarize(ablation_curve(...))`` tables with ``run`` and ``fraction`` (the
             fraction of the width each k was fitted to) columns.
-        metric: which metric (``accuracy`` by default).
+        metric: which metric (``true_prob`` by default: the true-class probability moves
+            where accuracy, a step function of it, often does not).
         method: which ranking method (the first one every run has when it is missing).
 
     Returns:
@@ -133,6 +134,7 @@ def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy",
         raise NothingToPlot("the runs share no unit-set fraction below the whole width: "
                             "compare runs made with the same --k-fractions")
     rows, cols = grid(len(fractions), max_cols=2)
+    n_runs = len(_runs(df))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
                         subplot_titles=[f"k = {f:.0%} of the width" for f in fractions])
     for p, fraction in enumerate(fractions):
@@ -148,15 +150,19 @@ def compare_ablation_figure(summary: pd.DataFrame, metric: str = "accuracy",
                         "array": (c["mean"] - c["ci_low"]).tolist(),
                         "arrayminus": (c["ci_high"] - c["mean"]).tolist()}
                        if order == "random" else None)
+                # runs and orders side by side around their layer, not on top of each other
+                offset = 0.1 * (2 * i + (order == "random") - n_runs + 0.5)
                 fig.add_trace(go.Scatter(
-                    x=c["_d"], y=c["clean_value"] - c["mean"], mode="lines+markers",
+                    x=c["_d"] + offset, y=c["clean_value"] - c["mean"], mode="lines+markers",
                     error_y=err, name=f"{label(run)}: {order}-k", legendgroup=f"{run}{order}",
                     showlegend=p == 0, line={"color": color(i), "dash": dash},
                     marker={"symbol": symbol(i), "size": 9 if order == "top" else 7},
-                    hovertemplate=f"{label(run)}: {order}-{k}, layer %{{x}}: %{{y:.3f}}"
-                                  "<extra></extra>"), row=row, col=col)
+                    customdata=c["_d"],
+                    hovertemplate=f"{label(run)}: {order}-{k}, layer %{{customdata}}: "
+                                  "%{y:.3f}<extra></extra>"), row=row, col=col)
     fig.update_xaxes(title_text="layer", dtick=1)
-    fig.update_yaxes(title_text=f"{metric.replace('_', ' ')} drop", col=1)
+    what = {"true_prob": "true-class prob."}.get(metric, metric.replace("_", " "))
+    fig.update_yaxes(title_text=f"{what} drop", col=1)
     return finish(fig, f"Ablation sensitivity across runs: top-k vs random-k ({method} "
                        "ranking, [CLS] edits)", height=340 * rows + 120)
 

@@ -129,9 +129,10 @@ def render_comparison(runs: Sequence[Run]) -> str:
         ("probes", "Probe accuracy per layer", "probes", plots.compare_probe_figure,
          "Test accuracy of the per-layer [CLS] probes (dotted: control task)."),
         ("ablation", "Ablation sensitivity", "ablation", plots.compare_ablation_figure,
-         "Accuracy drop when the top-k (solid) or random-k (dashed, 95 % interval) neurons of "
-         "each edited layer are zeroed at [CLS], one panel per fraction of the width every run "
-         "used (the same fraction, not the same k, across widths)."),
+         "Drop of the true-class probability when the top-k (solid) or random-k (dashed, 95 % "
+         "interval) neurons of each edited layer are zeroed at [CLS], one panel per fraction "
+         "of the width every run used (the same fraction, not the same k, across widths); "
+         "layers a run did not edit are left out."),
         ("redundancy", "Redundancy", "redundancy", plots.compare_redundancy_figure,
          "Share of the full probe accuracy kept by probes on the top-p % neurons of all layers."),
         ("asymmetry", "Class asymmetry", "class_asymmetry", plots.compare_asymmetry_figure,
