@@ -36,12 +36,14 @@ def test_probe_figure_traces_values_and_axes(tables: dict[str, pd.DataFrame]) ->
     assert isinstance(fig, go.Figure)
     assert _names(fig) == ["selectivity (real − control, test)", "probe, train", "probe, test",
                            "control task, test"]
-    assert list(fig.data[0].x) == [h for h, _ in HOOKS]  # hook points by depth
+    # one depth label per hook point, by depth; the hook name in the hover
+    assert list(fig.data[0].x) == ["embeddings", "layer 0", "layer 1"]
+    assert list(fig.data[1].customdata) == [h for h, _ in HOOKS]
     test = probes[(probes.task == "real") & (probes.split == "test")
                   & (probes.metric == "accuracy")]["value"].to_numpy()
     np.testing.assert_allclose(fig.data[2].y, test)
     np.testing.assert_allclose(fig.data[0].y, test - 0.5)  # control test accuracy is 0.5
-    assert fig.layout.xaxis.title.text == "hook point (by depth)"
+    assert fig.layout.xaxis.title.text == "depth (hover: hook point)"
     assert fig.layout.yaxis.title.text == "accuracy"
     f1 = plots.probe_figure(probes, metric="macro_f1")
     np.testing.assert_allclose(f1.data[2].y, test - 0.02)
@@ -76,8 +78,9 @@ def test_ranking_figure(tables: dict[str, pd.DataFrame]) -> None:
 
 def test_redundancy_figure(tables: dict[str, pd.DataFrame]) -> None:
     fig = plots.redundancy_figure(tables["redundancy"])
-    assert _names(fig) == [*(h for h, _ in HOOKS), "all hooks, top-ranked", "random interval",
-                           "all hooks, random neurons"]
+    assert _names(fig) == [*(f"{name} · {h}" for (h, _), name in zip(
+        HOOKS, ("embeddings", "layer 0", "layer 1"))), "all hooks, top-ranked",
+        "random interval", "all hooks, random neurons"]
     assert fig.layout.xaxis.type == "log"
     assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].y0 == 0.97
     assert fig.layout.yaxis.title.text == "accuracy kept (fraction of full probe)"
@@ -103,12 +106,23 @@ def test_ablation_figure_bands_and_values(tables: dict[str, pd.DataFrame]) -> No
     assert len(bands) == 2 and all(t.name == "random-k interval" for t in bands)
     assert [t.name for t in _lines(fig)][:3] == ["top-k", "random-k", "bottom-k"]
     sel = summary[(summary.hook_name == HOOKS[1][0]) & (summary.metric == "accuracy")
-                  & (summary.order == "random") & (summary.position == "cls")].sort_values("k")
+                  & (summary.order == "random") & (summary.position == "cls")
+                  & (summary.k > 0)].sort_values("k")  # k = 0 is the dotted clean line
     np.testing.assert_allclose(_lines(fig)[1].y, sel["mean"])
     np.testing.assert_allclose(bands[0].y, [*sel["ci_high"], *sel["ci_low"][::-1]])
-    assert [a.text for a in fig.layout.annotations] == [h for h, _ in HOOKS[1:]]
-    assert fig.layout.xaxis.title.text == "k (neurons ablated)"
+    assert [a.text for a in fig.layout.annotations] == [f"layer {d} · {h}" for h, d in HOOKS[1:]]
+    # k on a log axis labelled with the k grid; lines told apart by dash and marker too
+    assert fig.layout.xaxis.title.text == "k (neurons ablated, log scale)"
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["2", "4", "8"]
+    assert [(t.line.dash, t.marker.symbol) for t in _lines(fig)][:3] == [
+        ("solid", "circle"), ("dash", "square"), ("dot", "diamond")]
     assert len(fig.layout.shapes) == 2  # the clean accuracy per panel
+    # the y range shows the data (clean value and intervals included), not all of [0, 1]
+    part = summary[(summary.metric == "accuracy") & (summary.position == "cls")
+                   & (summary.ranking == "__global__") & (summary.method == "probe")]
+    low, high = fig.layout.yaxis.range
+    assert low <= min(part["ci_low"].min(), part["mean"].min()) and high >= 0.9
+    assert high - low < 1.0
     flips = plots.ablation_figure(summary, metric="flip_rate")
     assert flips.layout.yaxis.title.text == "flip rate"
 

@@ -33,7 +33,8 @@ XSS_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _summary(task: str = "sms-spam", **extra: object) -> dict[str, object]:
-    return {"task": task, "model": {"source": "/models/minilm", "fingerprint": "abc123"},
+    return {"task": task, "model": {"source": "/models/minilm", "fingerprint": "abc123",
+                                    "d_model": 16},
             "config": {"ks": [1, 4], "seed": 0},
             "examples": [{"text": f"win a prize {XSS}", "label": "spam", "prediction": "spam"},
                          {"text": "see you at lunch", "label": "ham", "prediction": "spam"}],

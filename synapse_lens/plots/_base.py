@@ -14,6 +14,10 @@ from plotly.subplots import make_subplots
 TEMPLATE = "plotly_white"
 GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.rankings.GLOBAL)
 ALL = "__all__"  # experiments: whole-dataset metric rows (synapse_lens.experiments.ALL)
+#: Line dash and marker of each unit set, so that overlapping lines stay distinguishable.
+ORDER_STYLES = {"top": ("solid", "circle"), "random": ("dash", "square"),
+                "bottom": ("dot", "diamond"), "all": ("dashdot", "triangle-up"),
+                "top_units": ("solid", "circle"), "random_units": ("dash", "square")}
 ORDER_COLORS = {"top": "#d62728", "random": "#7f7f7f", "bottom": "#1f77b4", "all": "#2ca02c",
                 "top_units": "#d62728", "random_units": "#7f7f7f"}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -157,19 +161,61 @@ def clipped(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return df.assign(ci_low=df["ci_low"].clip(0.0, 1.0), ci_high=df["ci_high"].clip(0.0, 1.0))
 
 
-def y_axis(fig: go.Figure, metric: str) -> None:
+def y_axis(fig: go.Figure, metric: str, data: pd.DataFrame | None = None) -> None:
+    """Title the y axes by ``metric`` and fit their range to what ``data`` holds (``mean``,
+    ``ci_low``, ``ci_high`` and ``clean_value`` where present) with a 6 % margin, so that a
+    curve moving between 0.95 and 0.97 is not drawn flat on a 0-1 axis; fraction metrics stay
+    within [0, 1]. Without ``data`` a fraction metric spans [0, 1]."""
     fig.update_yaxes(title_text=metric.replace("_", " "), col=1)
+    columns = [c for c in ("mean", "ci_low", "ci_high", "clean_value")
+               if data is not None and c in data.columns]
+    values = (pd.concat([pd.to_numeric(data[c], errors="coerce") for c in columns]).dropna()
+              if data is not None and columns else pd.Series(dtype=float))
+    if values.empty:
+        if metric in FRACTIONS:
+            fig.update_yaxes(range=[-0.02, 1.02])
+        return
+    low, high = float(values.min()), float(values.max())
+    pad = max(0.06 * (high - low), 0.005 if metric in FRACTIONS else 1e-6)
+    low, high = low - pad, high + pad
     if metric in FRACTIONS:
-        fig.update_yaxes(range=[-0.02, 1.02])
+        low, high = max(low, -0.02), min(high, 1.02)
+    fig.update_yaxes(range=[low, high])
 
 
-def facets(hooks: list[str], panel_height: int = 300) -> tuple[go.Figure, int]:
-    """A grid of one panel per hook point (titled by the escaped hook name), with its total
-    height set so that rows keep ~120 px apart whatever their number."""
+def log_ticks(values: Iterable[Any]) -> dict[str, Any]:
+    """Tick settings for a log axis that label exactly ``values`` (e.g. the k grid), printed
+    plainly (plotly's own log ticks print 0.5 as "5" between decades)."""
+    ticks = sorted({float(v) for v in values if v > 0})
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{v:g}" for v in ticks]}
+
+
+def layer_name(layer: object) -> str:
+    """How every figure names a depth: ``"embeddings"`` for −1, ``"layer 3"``; ``"?"``."""
+    depth = pd.to_numeric(pd.Series([layer]), errors="coerce").iloc[0]
+    if pd.isna(depth):
+        return "?"
+    return "embeddings" if int(depth) < 0 else f"layer {int(depth)}"
+
+
+def hook_titles(df: pd.DataFrame, hooks: Sequence[str], hook: str = "hook_name",
+                layer: str = "layer") -> dict[str, str]:
+    """``{hook name: "layer 5 · blocks.5.hook_resid_post"}`` (escaped) for panel titles and
+    legends: the depth first, then the TransformerLens hook name it is read at."""
+    depths = df.drop_duplicates(hook).set_index(df.drop_duplicates(hook)[hook].astype(str))
+    return {h: f"{layer_name(depths[layer].get(h)) if layer in depths else '?'} · {label(h)}"
+            for h in hooks}
+
+
+def facets(hooks: list[str], panel_height: int = 300,
+           titles: dict[str, str] | None = None) -> tuple[go.Figure, int]:
+    """A grid of one panel per hook point (titled by ``titles``, e.g. :func:`hook_titles`,
+    else the escaped hook name), with its total height set so that rows keep ~120 px apart
+    whatever their number."""
     rows, cols = grid(len(hooks))
     height = panel_height * rows + 160 + 120 * (rows - 1)
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
-                        subplot_titles=[label(h) for h in hooks],
+                        subplot_titles=[(titles or {}).get(h, label(h)) for h in hooks],
                         vertical_spacing=120 / height if rows > 1 else 0.1)
     fig.update_layout(height=height)
     return fig, cols

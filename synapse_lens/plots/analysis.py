@@ -12,13 +12,17 @@ from synapse_lens.plots._base import (
     band,
     cell,
     color,
+    dash,
     finish,
     grid,
     hook_order,
+    hook_titles,
     label,
+    layer_name,
     nonempty,
     pick,
     require,
+    symbol,
     target_name,
 )
 
@@ -60,7 +64,8 @@ def probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
                          f"metrics are {sorted(probes['metric'].astype(str).unique())}")
     hooks = hook_order(df)
     cells = df.groupby(["task", "split", "hook_name"])["value"].mean()
-    x = [label(h) for h in hooks]
+    titles = hook_titles(df, hooks)
+    x = [titles[h].split(" · ")[0] for h in hooks]  # "embeddings", "layer 0", ...
 
     def series(task: str, split: str) -> list[float | None]:
         return [float(cells[(task, split, h)]) if (task, split, h) in cells.index else None
@@ -79,8 +84,11 @@ def probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.Figure:
         ys = series(task, split)
         if any(v is not None for v in ys):
             fig.add_trace(go.Scatter(x=x, y=ys, name=name, mode="lines+markers",
-                                     line={"color": hue, "dash": dash}))
-    fig.update_xaxes(title_text="hook point (by depth)", type="category")
+                                     line={"color": hue, "dash": dash},
+                                     customdata=[label(h) for h in hooks],
+                                     hovertemplate=f"%{{customdata}}: %{{y:.3f}}<extra>{name}"
+                                                   "</extra>"))
+    fig.update_xaxes(title_text="depth (hover: hook point)", type="category")
     fig.update_yaxes(title_text=metric.replace("_", " "))
     return finish(fig, f"Probe {metric.replace('_', ' ')} per layer")
 
@@ -149,11 +157,14 @@ def redundancy_figure(redundancy: pd.DataFrame, threshold: float = 0.97) -> go.F
     fig = go.Figure()
     per_layer = top[top["scope"] == "layer"]
     if not per_layer.empty:
-        for i, hook in enumerate(hook_order(per_layer)):
+        hooks = hook_order(per_layer)
+        titles = hook_titles(per_layer, hooks)
+        for i, hook in enumerate(hooks):
             part = per_layer[per_layer["hook_name"].astype(str) == hook].sort_values("percent")
             fig.add_trace(go.Scatter(x=part["percent"], y=part["kept"], mode="lines+markers",
-                                     name=label(hook), line={"color": color(i), "width": 1.5},
-                                     marker={"size": 5}))
+                                     name=titles[hook], line={"color": color(i), "width": 1.5,
+                                                              "dash": dash(i)},
+                                     marker={"size": 6, "symbol": symbol(i)}))
     everything = top[top["scope"] == "all"].sort_values("percent")
     if not everything.empty:
         fig.add_trace(go.Scatter(x=everything["percent"], y=everything["kept"],
@@ -293,7 +304,11 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
     depth, names = _depths(df, hooks)
     fig = go.Figure()
     fig.add_hline(y=0, line={"color": "#7f7f7f", "width": 1})
-    for i, method in enumerate(dict.fromkeys(df["method"].astype(str))):
+    methods = list(dict.fromkeys(df["method"].astype(str)))
+    # lines only between adjacent layers: never across layers the run did not edit
+    adjacent = all(b - a <= 1 for a, b in zip(depth, depth[1:]))
+    for i, method in enumerate(methods):
+        offset = 0.06 * (i - (len(methods) - 1) / 2)  # methods side by side at each layer
         part = df[df["method"].astype(str) == method].set_index("hook_name")
         rows = [part.loc[h] if h in part.index else None for h in hooks]
         y = [None if r is None else 100 * float(r["gap_top"]) for r in rows]
@@ -303,11 +318,13 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
                 for r in rows]
         verdicts = ["" if r is None else label(r["verdict"]) for r in rows]
         fig.add_trace(go.Scatter(
-            x=depth, y=y, mode="lines+markers", name=label(method),
+            x=[d + offset for d in depth], y=y, mode="lines+markers" if adjacent else "markers",
+            name=label(method),
             marker={"symbol": _MARKERS[i % len(_MARKERS)], "size": 10, "color": color(i)},
             line={"dash": "dot", "width": 1, "color": color(i)},
             error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
             customdata=verdicts, hovertemplate="%{y:.2f} %% (%{customdata})<extra></extra>"))
-    fig.update_xaxes(tickvals=depth, ticktext=names, title="hook point")
+    fig.update_xaxes(tickvals=depth, ticktext=[layer_name(d) for d in depth],
+                     title="depth (hover: hook point)")
     fig.update_yaxes(title=f"extra drop of {label(metric)}, % of clean")
     return finish(fig, "Which ranking finds the neurons the model uses (above 0: causal)")

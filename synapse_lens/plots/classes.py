@@ -12,6 +12,7 @@ from synapse_lens.plots._base import (
     facets,
     finish,
     hook_order,
+    hook_titles,
     label,
     nonempty,
     pick,
@@ -58,7 +59,8 @@ def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",
     measured = df.groupby(df["class"].astype(str), sort=False)["delta"].count()
     classes = [c for c in dict.fromkeys(df["class"].astype(str)) if measured[c] > 0]
     ablated = list(dict.fromkeys(df["ablated_class"].astype(str)))
-    fig, cols = facets(hooks, panel_height=max(260, 50 * len(ablated) + 80))
+    fig, cols = facets(hooks, panel_height=max(260, 50 * len(ablated) + 80),
+                       titles=hook_titles(df, hooks))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name"].astype(str) == hook]
         wide = part.assign(a=part["ablated_class"].astype(str), c=part["class"].astype(str)) \
@@ -105,7 +107,8 @@ def overlap_figure(overlap: pd.DataFrame, k: int | None = None) -> go.Figure:
                   f"within-layer class pairs (k={k}) in overlap")
     hooks = hook_order(df, "hook_name_a", "layer_a")
     classes = list(dict.fromkeys([*df["class_a"].astype(str), *df["class_b"].astype(str)]))
-    fig, cols = facets(hooks, panel_height=max(240, 45 * len(classes) + 80))
+    fig, cols = facets(hooks, panel_height=max(240, 45 * len(classes) + 80),
+                       titles=hook_titles(df, hooks, "hook_name_a", "layer_a"))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name_a"].astype(str) == hook]
         z = pd.DataFrame(np.nan, index=classes, columns=classes)  # no self-overlap

@@ -16,6 +16,7 @@ from synapse_lens.plots._base import (
     finish,
     grid,
     label,
+    layer_name,
     nonempty,
     pick,
     dash,
@@ -88,7 +89,10 @@ def compare_probe_figure(probes: pd.DataFrame, metric: str = "accuracy") -> go.F
                 marker={"symbol": symbol(i)},
                 customdata=cur["_h"].map(label, na_action="ignore"),
                 hovertemplate="%{customdata}: %{y:.3f}"))
-    fig.update_xaxes(title_text="layer (−1 = embeddings)", dtick=1)
+    depths = sorted({float(d) for d in df["layer"].map(lambda v: pd.to_numeric(v, errors="coerce"))
+                     if d == d})
+    fig.update_xaxes(title_text="depth", tickvals=depths,
+                     ticktext=[layer_name(d).replace("layer ", "") for d in depths])
     fig.update_yaxes(title_text=f"probe test {metric.replace('_', ' ')}")
     return finish(fig, f"Probe {metric.replace('_', ' ')} per layer, across runs")
 
@@ -221,8 +225,8 @@ def compare_asymmetry_figure(asymmetry: pd.DataFrame) -> go.Figure:
     require(asymmetry, ["run", "hook_name", "class", "own_drop", "collateral"], "asymmetry")
     df = asymmetry
     size = ""
-    if "k" in df.columns and "fraction" in df.columns:  # a k grid: its largest shared fraction
-        fractions = _shared_fractions(df) or sorted(set(df["fraction"]))[-1:]
+    fractions = _shared_fractions(df) if {"k", "fraction"} <= set(df.columns) else []
+    if fractions:  # a k grid: its largest fraction shared by every run
         df = df[df["fraction"] == fractions[-1]]
         size = f", k = {fractions[-1]:.0%} of the width"
     runs = _runs(df)

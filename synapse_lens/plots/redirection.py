@@ -75,7 +75,7 @@ def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") 
                                  name=f"row of {label(target)}",
                                  line={"color": color(j + 5), "dash": "dot"}), row=1, col=col)
     fig.update_xaxes(title_text="relative perturbation size ε")
-    y_axis(fig, metric)
+    y_axis(fig, metric, df)
     return finish(fig, f"Weight-space perturbation: {metric.replace('_', ' ')} vs ε",
                   height=460)
 

@@ -13,6 +13,7 @@ from synapse_lens.plots._base import (
     ALL,
     GLOBAL,
     ORDER_COLORS,
+    ORDER_STYLES,
     band,
     cell,
     check_summary,
@@ -21,7 +22,9 @@ from synapse_lens.plots._base import (
     facets,
     finish,
     hook_order,
+    hook_titles,
     label,
+    log_ticks,
     nonempty,
     pick,
     y_axis,
@@ -34,13 +37,15 @@ def _curves(fig: go.Figure, part: pd.DataFrame, x: str, by: str, row: int, col: 
     for j, key in enumerate(dict.fromkeys(part[by].astype(str))):
         cur = part[part[by].astype(str) == key].sort_values(x, kind="stable")
         hue = ORDER_COLORS.get(key, color(j))
+        dash, marker = ORDER_STYLES.get(key, ("solid", "circle"))
         name = (names or {}).get(key, key)
         if ((cur["ci_high"] - cur["ci_low"]).abs() > 0).any():
             fig.add_trace(band(cur[x], cur["ci_low"], cur["ci_high"], hue, label(name)),
                           row=row, col=col)
         fig.add_trace(go.Scatter(x=cur[x], y=cur["mean"], mode="lines+markers",
                                  name=label(name), legendgroup=label(name), showlegend=first,
-                                 line={"color": hue}), row=row, col=col)
+                                 line={"color": hue, "dash": dash},
+                                 marker={"symbol": marker, "size": 7}), row=row, col=col)
 
 def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: str = GLOBAL,
                     method: str = "probe", position: str = "cls") -> go.Figure:
@@ -73,7 +78,10 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
     df = clipped(nonempty(df, f"metric {metric!r}, ranking {ranking!r}, method {method!r}, "
                               f"position {position!r} in ablation"), metric)
     hooks = hook_order(df)
-    fig, cols = facets(hooks)
+    fig, cols = facets(hooks, titles=hook_titles(df, hooks))
+    log = bool((df["k"] > 0).any())  # k = 0 is the clean model: the dotted line on a log axis
+    if log:
+        df = df[df["k"] > 0]
     for i, hook in enumerate(hooks):
         row, col = cell(i, cols)
         part = df[df["hook_name"].astype(str) == hook]
@@ -82,8 +90,9 @@ def ablation_figure(summary: pd.DataFrame, metric: str = "accuracy", ranking: st
         if "clean_value" in part.columns and part["clean_value"].notna().any():
             fig.add_hline(y=float(part["clean_value"].dropna().iloc[0]), row=row, col=col,
                           line={"color": "black", "dash": "dot", "width": 1})
-    fig.update_xaxes(title_text="k (neurons ablated)")
-    y_axis(fig, metric)
+    fig.update_xaxes(title_text="k (neurons ablated, log scale)" if log else
+                     "k (neurons ablated)", **(log_ticks(df["k"]) if log else {}))
+    y_axis(fig, metric, df)
     where = {"cls": "[CLS] only", "all": "every position"}.get(position, position)
     return finish(fig, f"Ablation of {method}-ranked neurons at {where}: "
                   f"{metric.replace('_', ' ')} vs k", height=None)
@@ -113,13 +122,13 @@ def noise_figure(summary: pd.DataFrame, metric: str = "accuracy",
     df = clipped(nonempty(pick(summary, metric=metric, ranking=ranking, **{"class": ALL}),
                            f"metric {metric!r}, ranking {ranking!r} in noise"), metric)
     hooks = hook_order(df)
-    fig, cols = facets(hooks)
+    fig, cols = facets(hooks, titles=hook_titles(df, hooks))
     for i, hook in enumerate(hooks):
         part = df[df["hook_name"].astype(str) == hook]
         ks = {u: int(g["k"].iloc[0]) for u, g in part.groupby("units")} if "k" in part else {}
         names = {u: f"{u} ({ks[u]} units)" if u in ks else u for u in ("top", "random", "all")}
         _curves(fig, part, "sigma", "units", *cell(i, cols), first=i == 0, names=names)
     fig.update_xaxes(title_text="noise σ (× each neuron's std)")
-    y_axis(fig, metric)
+    y_axis(fig, metric, df)
     return finish(fig, f"Gaussian noise on [CLS] neurons: {metric.replace('_', ' ')} vs σ",
                   height=None)
