@@ -174,10 +174,10 @@ from synapse_lens.report import write_comparison_report
 from synapse_lens.zoo import ZOO_CONFIGS, ZooConfig, load_demo_classifier
 
 out = Path(tempfile.mkdtemp(prefix="synapse-cross-task-"))
-config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=250,
+config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=150,
                     sigmas=(0.0, 1.0), noise_seeds=1, eps_values=(0.0, 0.3), biases=(0.0, 1.0),
-                    rankings=("probe", "attribution"), exact=False)
-          if FAST else RunConfig())""",
+                    rankings=("probe",), exact=False, positions=("cls",))
+          if FAST else None)""",
 """runs = []
 for task in ("sms-spam", "trec-6", "drug-reviews"):
     model, splits = load_demo_classifier(task,

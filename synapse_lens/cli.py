@@ -74,6 +74,14 @@ def _layers(text: str) -> tuple[int | str, ...]:
     return (*embed, *_int_list(numbers))
 
 
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(","))
+    if len(values) < 2 or not all(values) or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(
+            f"expected at least two distinct comma-separated class names, got {text!r}")
+    return values
+
+
 def _positive_list(text: str) -> tuple[int, ...]:
     values = _int_list(text)
     if 0 in values:
@@ -209,9 +217,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
     from synapse_lens.config import RunConfig
 
-    layers = None if args.layers is None else tuple(v for v in args.layers if v != "embed")
-    return RunConfig(layers=layers, embeddings=None if args.layers is None else (
-                         "embed" in args.layers), stress_layers=args.stress_layers,
+    named = args.layers  # None: everything; else layer numbers and maybe "embed"
+    return RunConfig(layers=None if named is None else tuple(v for v in named if v != "embed"),
+                     embeddings=None if named is None else "embed" in named,
+                     stress_layers=args.stress_layers,
                      rankings=args.rankings, exact=args.exact, ks=args.ks,
                      k_fractions=args.k_fractions, positions=args.positions,
                      n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
@@ -278,14 +287,6 @@ def _demo(args: argparse.Namespace) -> int:
         path = write_comparison_report(list(outs.values()), compare, overwrite=args.overwrite)
         _finish(path.parent, started)
     return 0
-
-
-def _names(text: str) -> tuple[str, ...]:
-    values = tuple(v.strip() for v in text.split(","))
-    if len(values) < 2 or not all(values) or len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(
-            f"expected at least two distinct comma-separated class names, got {text!r}")
-    return values
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -41,3 +41,31 @@ def test_notebook_executes(path: Path, notebook_env: None, tmp_path: Path) -> No
               for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     assert not errors
     assert book.cells[-1].outputs[0]["text"].strip() == installed_backend()
+
+
+def _runner():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = NOTEBOOKS[0].parent / "run_notebooks.py"
+    spec = importlib.util.spec_from_file_location("run_notebooks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_come_from_the_current_code(path: Path) -> None:
+    """The committed notebooks carry the outputs of a full run (`make notebooks`) of today's
+    package and cells: every code cell ran, in order, without an error, the figures are there
+    as PNG for a code host, and the recorded hash of the code equals the hash of the code now
+    (run `make notebooks` after changing synapse_lens or a notebook)."""
+    book = nbformat.read(path, as_version=4)
+    record = book.metadata.get("synapse_lens", {})
+    assert record.get("source_hash") == _runner().source_hash(book), (
+        f"{path.name}: its outputs are older than the code; run `make notebooks`")
+    code = [cell for cell in book.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    outputs = [out for cell in code for out in cell.outputs]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    assert any("image/png" in out.get("data", {}) for out in outputs), "no figure as PNG"

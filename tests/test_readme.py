@@ -63,6 +63,7 @@ def test_loading_example(tmp_path: Path) -> None:
     ns = run(code)
     info: Any = ns["info"]  # of the MiniLM + head, loaded last
     assert (info.architecture, info.d_model, info.n_classes) == ("BertModel+head", 384, 2)
+    assert info.pooling == "mean+l2" and info.trained_max_length == 256
 
 
 def _cli_reference() -> dict[str, tuple[str, str]]:

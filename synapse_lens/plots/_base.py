@@ -77,7 +77,7 @@ def symbol(i: int) -> str:
     return SYMBOLS[i % len(SYMBOLS)]
 
 
-def dash(i: int) -> str:
+def dash_of(i: int) -> str:
     """The ``i``-th line dash (cycling), for lines that differ only by colour otherwise."""
     return DASHES[i % len(DASHES)]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -12,7 +14,7 @@ from synapse_lens.plots._base import (
     band,
     cell,
     color,
-    dash,
+    dash_of,
     finish,
     grid,
     hook_order,
@@ -163,7 +165,7 @@ def redundancy_figure(redundancy: pd.DataFrame, threshold: float = 0.97) -> go.F
             part = per_layer[per_layer["hook_name"].astype(str) == hook].sort_values("percent")
             fig.add_trace(go.Scatter(x=part["percent"], y=part["kept"], mode="lines+markers",
                                      name=titles[hook], line={"color": color(i), "width": 1.5,
-                                                              "dash": dash(i)},
+                                                              "dash": dash_of(i)},
                                      marker={"size": 6, "symbol": symbol(i)}))
     everything = top[top["scope"] == "all"].sort_values("percent")
     if not everything.empty:
@@ -301,12 +303,12 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
     df = df[pd.to_numeric(df["gap_top"], errors="coerce").notna()]
     df = nonempty(df, f"metric {metric!r} with a measured gap")
     hooks = hook_order(df)
-    depth, names = _depths(df, hooks)
+    depth, _ = _depths(df, hooks)
     fig = go.Figure()
     fig.add_hline(y=0, line={"color": "#7f7f7f", "width": 1})
     methods = list(dict.fromkeys(df["method"].astype(str)))
     # lines only between adjacent layers: never across layers the run did not edit
-    adjacent = all(b - a <= 1 for a, b in zip(depth, depth[1:]))
+    adjacent = all(b - a <= 1 for a, b in itertools.pairwise(depth))
     for i, method in enumerate(methods):
         offset = 0.06 * (i - (len(methods) - 1) / 2)  # methods side by side at each layer
         part = df[df["method"].astype(str) == method].set_index("hook_name")

@@ -13,13 +13,13 @@ from synapse_lens.plots._base import (
     NothingToPlot,
     cell,
     color,
+    dash_of,
     finish,
     grid,
     label,
     layer_name,
     nonempty,
     pick,
-    dash,
     require,
     symbol,
 )
@@ -158,7 +158,7 @@ def compare_ablation_figure(summary: pd.DataFrame, metric: str = "true_prob",
                 offset = 0.1 * (2 * i + (order == "random") - n_runs + 0.5)
                 fig.add_trace(go.Scatter(
                     x=c["_d"] + offset, y=c["clean_value"] - c["mean"], mode="lines+markers",
-                    error_y=err, name=f"{label(run)}: {order}-k", legendgroup=f"{run}{order}",
+                    error_y=err, name=f"{label(run)}: {order}-k", legendgroup=f"{run} | {order}",
                     showlegend=p == 0, line={"color": color(i), "dash": dash},
                     marker={"symbol": symbol(i), "size": 9 if order == "top" else 7},
                     customdata=c["_d"],
@@ -195,7 +195,7 @@ def compare_redundancy_figure(redundancy: pd.DataFrame, threshold: float = 0.97)
     for i, run in enumerate(_runs(df)):
         cur = df[df["run"].astype(str) == run].sort_values("percent", kind="stable")
         fig.add_trace(go.Scatter(x=cur["percent"], y=cur["kept"], mode="lines+markers",
-                                 name=label(run), line={"color": color(i), "dash": dash(i)},
+                                 name=label(run), line={"color": color(i), "dash": dash_of(i)},
                                  marker={"symbol": symbol(i)}))
     fig.add_hline(y=threshold, line={"color": "#d62728", "dash": "dot", "width": 1})
     fig.update_xaxes(title_text="neurons kept (% of all probed neurons, log scale)", type="log",
