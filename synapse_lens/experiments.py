@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -173,10 +174,8 @@ def run_conditions(
     """
     _check_data(model, data)
     metric_fns = resolve_metrics(metrics)
-    if clean is None:
-        clean = clean_run(model, data, batch_size=batch_size, max_length=max_length)
-    elif (clean.model_fingerprint != classifier_info(model).fingerprint
-          or clean.dataset_fingerprint != data.fingerprint):
+    if clean is not None and (clean.model_fingerprint != classifier_info(model).fingerprint
+                              or clean.dataset_fingerprint != data.fingerprint):
         raise ValueError("clean run comes from a different model or dataset")
     items = list(conditions)
     columns: dict[str, None] = {}
@@ -199,8 +198,18 @@ def run_conditions(
                 run_of[cond.key] = len(runs)
             which.append(len(runs))
             runs.append((cond, list(cond.hooks())))
-    logits = _run_all(model, data, runs, fast=fast, batch_size=batch_size,
-                      max_length=max_length, progress=progress, desc=desc)
+    # the fast path's clean forward (it captures the states to resume from) gives the clean
+    # logits too: one clean forward per sweep
+    captured = (torch.empty(len(data), classifier_info(model).n_classes)
+                if clean is None and fast else None)
+    logits, resumed = _run_all(model, data, runs, fast=fast, batch_size=batch_size,
+                               max_length=max_length, progress=progress, desc=desc,
+                               clean_out=captured)
+    if clean is None and captured is not None and resumed:
+        clean = CleanRun(captured, data.labels, tuple(data.label_names),
+                         classifier_info(model).fingerprint, data.fingerprint)
+    elif clean is None:
+        clean = clean_run(model, data, batch_size=batch_size, max_length=max_length)
     clean_scores = score(clean.logits, clean, metric_fns)
     scored = [score(x, clean, metric_fns) for x in logits]
     rows: list[dict[str, Any]] = []
@@ -216,9 +225,12 @@ def run_conditions(
 
 def _run_all(model: Any, data: TextDataset,
              runs: Sequence[tuple[Condition, list[tuple[Any, HookFn]]]], *, fast: bool,
-             batch_size: int, max_length: int, progress: bool, desc: str) -> list[Tensor]:
-    """Logits of every run: resumed where possible (``fast``), the rest in full."""
+             batch_size: int, max_length: int, progress: bool, desc: str,
+             clean_out: Tensor | None = None) -> tuple[list[Tensor], bool]:
+    """Logits of every run: resumed where possible (``fast``), the rest in full; and whether
+    any run was resumed (then ``clean_out`` holds the clean logits of the captured forward)."""
     out: list[Tensor | None] = [None] * len(runs)
+    resumed = False
     pm = plain_model(model) if fast and runs else None
     if pm is not None:
         depth = depths(pm)
@@ -232,9 +244,10 @@ def _run_all(model: Any, data: TextDataset,
                 jobs.append(Job(hooks, point, cond.edit, cond.touches or ()))
                 where.append(i)
         done = run_resumed(pm, data.texts, jobs, batch_size=batch_size, max_length=max_length,
-                           progress=progress, desc=desc)
+                           progress=progress, desc=desc, clean_out=clean_out)
         for i, logits in zip(where, done):
             out[i] = logits
+        resumed = any(logits is not None for logits in done)
     rest = [i for i, x in enumerate(out) if x is None]
     for i in tqdm(rest, desc=desc, disable=not progress or not rest):
         cond, hooks = runs[i]
@@ -242,7 +255,7 @@ def _run_all(model: Any, data: TextDataset,
             _, out[i] = _run(model, data.texts, [], batch_size=batch_size,
                              max_length=max_length, fwd_hooks=hooks, progress=False,
                              desc=desc, engine="auto" if fast else "bridge")
-    return [x for x in out if x is not None]
+    return [x for x in out if x is not None], resumed
 
 
 def summarize(df: pd.DataFrame, over: str = "seed", level: float = 0.95) -> pd.DataFrame:

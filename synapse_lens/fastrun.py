@@ -89,6 +89,7 @@ def run_resumed(
     progress: bool = False,
     desc: str = "conditions",
     budget_bytes: int = STATE_BUDGET_BYTES,
+    clean_out: Tensor | None = None,
 ) -> list[Tensor | None]:
     """Logits of every job, resumed from cached clean states.
 
@@ -100,6 +101,10 @@ def run_resumed(
         progress: tqdm bar over jobs (× chunks).
         desc: the bar's label.
         budget_bytes: most bytes of cached states per chunk.
+        clean_out: a ``[n, n_classes]`` tensor that receives the clean logits of the captured
+            forward passes (in the order of ``texts``), so that a caller needs no clean forward
+            of its own; it is filled completely only when some job took the fast path (check
+            the results: a job's logits are not ``None``).
 
     Returns:
         Per job, ``float32 [n, n_classes]`` CPU logits in the order of ``texts``, or ``None``
@@ -130,6 +135,10 @@ def run_resumed(
     try:
         for c, chunk in enumerate(chunks):
             states = capture(pm, [encodings[b] for b in chunk], [rows[b] for b in chunk], points)
+            if clean_out is not None:
+                for state in states:
+                    clean_out[torch.as_tensor(np.asarray(state.rows))] = state.logits.detach().to(
+                        "cpu", torch.float32)
             if c == 0 and not _reproduces(pm, states[0], points[0]):
                 logger.warning("resumed forward does not reproduce the clean logits on this "
                                "model; running every condition in full")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -210,6 +211,33 @@ def test_sweeps_fast_equal_reference(case: dict) -> None:
     for a, b in ((fast, slow), (noise, slow_noise)):
         assert a.drop(columns="value").equals(b.drop(columns="value"))
         assert np.abs(a.value.to_numpy() - b.value.to_numpy()).max() <= TOL
+
+
+@needs_tl4
+def test_a_sweep_runs_one_clean_forward(case: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a given clean run, the sweep takes the clean logits from the forward that
+    captures its resume states (no second clean forward), and its table is the same, byte for
+    byte, as with a clean run computed beforehand."""
+    import synapse_lens.experiments as experiments
+    import synapse_lens.fastrun as fastrun
+
+    model, info, data = case["model"], case["info"], case["data"]
+    rng = np.random.default_rng(2)
+    rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
+                for layer in range(info.n_layers)]
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML, n_seeds=2)
+    given = ablation_curve(model, data, rankings, [0, 2, 5],
+                           clean=clean_run(model, data, batch_size=4, max_length=ML), **kw)
+    clean_forwards: list[int] = []
+    monkeypatch.setattr(experiments, "predict_logits",
+                        lambda *a, **k: clean_forwards.append(1) or pytest.fail("2nd forward"))
+    captures: list[int] = []
+    real_capture = fastrun.capture
+    monkeypatch.setattr(fastrun, "capture",
+                        lambda *a, **k: captures.append(1) or real_capture(*a, **k))
+    derived = ablation_curve(model, data, rankings, [0, 2, 5], **kw)
+    assert not clean_forwards and len(captures) == 1  # one chunk: one clean forward
+    pd.testing.assert_frame_equal(derived, given)
 
 
 def test_batches_are_tokenize_in_length_order(case: dict) -> None:
