@@ -27,10 +27,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     if not common.configure(args):
         return None
     from synapse_lens import classifier_info
+    from synapse_lens.analysis.rankings import Ranking
     from synapse_lens.data import TextDataset
-    from synapse_lens.experiments import clean_run, run_conditions
-    from synapse_lens.rankings import Ranking
-    from synapse_lens.sweeps import _ablation_conditions
+    from synapse_lens.experiments.engine import clean_run, run_conditions
+    from synapse_lens.experiments.sweeps import _ablation_conditions
 
     all_texts, all_labels, names = common.sms(max(args.sizes))
     model = common.load_minilm(args, names)

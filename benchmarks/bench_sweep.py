@@ -29,10 +29,10 @@ import torch
 
 def _setup(args: Any) -> dict[str, Any]:
     from synapse_lens import classifier_info
+    from synapse_lens.analysis.rankings import Ranking
     from synapse_lens.data import TextDataset
-    from synapse_lens.experiments import clean_run
-    from synapse_lens.rankings import Ranking
-    from synapse_lens.sweeps import _ablation_conditions
+    from synapse_lens.experiments.engine import clean_run
+    from synapse_lens.experiments.sweeps import _ablation_conditions
 
     texts, labels, names = common.sms(args.n)
     model = common.load_minilm(args, names)
@@ -59,8 +59,8 @@ def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
     import transformers
     from transformers.masking_utils import create_bidirectional_mask
 
+    from synapse_lens.interventions.selection import select_units
     from synapse_lens.models import minilm_path
-    from synapse_lens.selection import select_units
 
     hf = transformers.AutoModel.from_pretrained(minilm_path(), attn_implementation="eager")
     hf = hf.eval().to(args.device)
@@ -109,7 +109,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     if not common.configure(args):
         return None
     from synapse_lens.activations import _run
-    from synapse_lens.experiments import run_conditions
+    from synapse_lens.experiments.engine import run_conditions
     from synapse_lens.metrics import score
 
     s = _setup(args)

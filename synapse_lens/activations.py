@@ -26,8 +26,8 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.fastpath import plain_model
 from synapse_lens.models import classifier_info
+from synapse_lens.runtime.plain import plain_model
 
 _FORMAT = "synapse_lens.cls_activations/1"
 HookFn = Callable[..., Any]
@@ -245,7 +245,7 @@ def _run(
     """One forward per batch (texts sorted by length) with ``fwd_hooks`` then save hooks that keep
     position 0; returns per-hook [n, d] tensors and the logits, both in the input order.
 
-    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.fastpath`; same
+    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.runtime.plain`; same
     logits bit for bit, no bridge overhead) whenever the attached hooks allow it, else the
     TransformerLens bridge; ``"bridge"`` always runs the bridge."""
     order, batches = _batches(model, texts, batch_size, max_length)

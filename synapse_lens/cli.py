@@ -20,7 +20,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: The demo tasks (synapse_lens.demo_data.DEMO_TASKS, spelled out: --help imports nothing heavy).
+#: The demo tasks (synapse_lens.demo.datasets.DEMO_TASKS, spelled out: --help imports no torch).
 DEMO_TASKS = ("sms-spam", "trec-6", "drug-reviews")
 DESCRIPTION = """Neuron-level robustness analysis of Transformer encoder classifiers (SYNAPSE).
 
@@ -90,7 +90,7 @@ def _positive_list(text: str) -> tuple[int, ...]:
 
 
 def _methods(text: str) -> tuple[str, ...]:
-    from synapse_lens.config import RANKING_METHODS
+    from synapse_lens.pipeline.config import RANKING_METHODS
 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     unknown = [v for v in values if v not in RANKING_METHODS]
@@ -121,7 +121,7 @@ def _fractions(text: str) -> tuple[float, ...]:
 
 
 def _positions(text: str) -> tuple[str, ...]:
-    from synapse_lens.config import POSITIONS
+    from synapse_lens.pipeline.config import POSITIONS
 
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     if not values or not set(values) <= set(POSITIONS) or len(set(values)) != len(values):
@@ -151,7 +151,7 @@ def _max_examples(text: str) -> int | None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from synapse_lens.config import (
+    from synapse_lens.pipeline.config import (
         DEFAULT_EPS,
         DEFAULT_SIGMAS,
         EPS_CAP,
@@ -215,7 +215,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
-    from synapse_lens.config import RunConfig
+    from synapse_lens.pipeline.config import RunConfig
 
     named = args.layers  # None: everything; else layer numbers and maybe "embed"
     return RunConfig(layers=None if named is None else tuple(v for v in named if v != "embed"),
@@ -252,11 +252,11 @@ def _check_demo_config(config: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     """One demo task (``--task``), or all of them and a comparison report across them."""
     from synapse_lens.atomic import check_output_dir
+    from synapse_lens.demo.zoo import ZOO_CONFIGS, load_demo_classifier, read_manifest
     from synapse_lens.models.checkpoints import resolve_device
-    from synapse_lens.pipeline import check_out_dir, run_synapse
+    from synapse_lens.pipeline.run import check_out_dir, run_synapse
     from synapse_lens.report import write_comparison_report
     from synapse_lens.schema import COMPARISON_FILE, COMPARISON_SCHEMA
-    from synapse_lens.zoo import ZOO_CONFIGS, load_demo_classifier, read_manifest
 
     started = time.perf_counter()
     tasks = [args.task] if args.task else list(DEMO_TASKS)
@@ -293,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
     from synapse_lens.data import load_texts, model_labels
     from synapse_lens.models import classifier_info, load_classifier, load_head
     from synapse_lens.models.checkpoints import resolve_device
-    from synapse_lens.pipeline import check_out_dir, run_synapse
+    from synapse_lens.pipeline.run import check_out_dir, run_synapse
 
     started = time.perf_counter()
     if (args.pooling or args.normalize) and not args.head:

@@ -24,7 +24,7 @@ TEXTS = [
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny checkpoint per supported family (2 layers, d 32, 4 heads, 3 classes)."""
-    from synapse_lens.models import tiny_classifier_dir
+    from synapse_lens.testing import tiny_classifier_dir
 
     return {
         family: tiny_classifier_dir(tmp_path_factory.mktemp(family), family, seed=1)

@@ -184,7 +184,7 @@ def test_tokenize_right_pads_and_truncates(tiny_bert) -> None:  # type: ignore[n
 
 def test_truncation_stats_count_what_is_cut(tiny_bert) -> None:  # type: ignore[no-untyped-def]
     from synapse_lens.data import truncation_stats
-    from synapse_lens.models.tiny import TINY_WORDS
+    from synapse_lens.testing import TINY_WORDS
 
     word = TINY_WORDS[0]
     texts = [" ".join([word] * n) for n in (3, 6, 10, 20)]  # + [CLS] and [SEP]

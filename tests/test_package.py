@@ -27,8 +27,8 @@ def test_reprs_are_short_and_say_what_matters(tiny_bert) -> None:  # type: ignor
     import numpy as np
 
     from synapse_lens import cache_cls, classifier_info, fit_probes, from_lists
-    from synapse_lens.demo_data import DemoSplits
-    from synapse_lens.rankings import Ranking
+    from synapse_lens.analysis.rankings import Ranking
+    from synapse_lens.demo.datasets import DemoSplits
 
     info = classifier_info(tiny_bert)
     texts = [f"text number {i} good" if i % 2 else f"bad text {i}" for i in range(24)]

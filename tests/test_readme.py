@@ -44,7 +44,7 @@ def test_notebook_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     code = python_blocks()[0]
     code = substitute(code, 'sl.load_demo_classifier("sms-spam")',
                       'sl.load_demo_classifier("sms-spam", progress=False, '
-                      'config=__import__("synapse_lens.zoo").zoo.ZooConfig('
+                      'config=__import__("synapse_lens.demo.zoo").zoo.ZooConfig('
                       'max_train=256, steps=8))')
     code = substitute(code, "data = splits.held_out", "data = splits.held_out.subset(range(120))")
     ns = run(code)
@@ -56,7 +56,7 @@ def test_notebook_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_loading_example(tmp_path: Path) -> None:
-    from synapse_lens.models import tiny_classifier_dir
+    from synapse_lens.testing import tiny_classifier_dir
 
     path = tiny_classifier_dir(tmp_path / "ckpt", "roberta", seed=0)
     code = substitute(python_blocks()[1], '"path/to/checkpoint"', repr(str(path)))
@@ -123,7 +123,7 @@ def test_readme_predictions_are_the_demo_classifiers(tmp_path: Path) -> None:
     import torch
 
     from synapse_lens import classifier_info
-    from synapse_lens.zoo import load_demo_classifier
+    from synapse_lens.demo.zoo import load_demo_classifier
 
     code = python_blocks()[0]
     texts = ast.literal_eval(re.search(r"texts = (\[.*?\])\n", code, flags=re.S).group(1))

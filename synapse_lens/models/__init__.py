@@ -10,15 +10,8 @@ from synapse_lens.models.loading import (
     supported_architectures,
 )
 from synapse_lens.models.minilm import minilm_path
-from synapse_lens.models.tiny import (
-    FAMILIES,
-    tiny_classifier_dir,
-    tiny_hf_classifier,
-    tiny_tokenizer,
-)
 
 __all__ = [
-    "FAMILIES",
     "SUPPORTED_ARCHITECTURES",
     "ClassifierInfo",
     "EncoderWithHead",
@@ -28,7 +21,4 @@ __all__ = [
     "load_head",
     "minilm_path",
     "supported_architectures",
-    "tiny_classifier_dir",
-    "tiny_hf_classifier",
-    "tiny_tokenizer",
 ]

@@ -245,7 +245,7 @@ def load_classifier(
         TypeError: ``source`` is neither a directory nor an HF model.
 
     Example:
-        >>> from synapse_lens.models import tiny_classifier_dir
+        >>> from synapse_lens.testing import tiny_classifier_dir
         >>> model = load_classifier(tiny_classifier_dir(tmp_path, family="bert"))  # doctest: +SKIP
         >>> model(["a short text", "another"]).shape  # doctest: +SKIP
         torch.Size([2, 3])

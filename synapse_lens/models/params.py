@@ -1,10 +1,10 @@
 """Where a SYNAPSE site's units leave the model, as parameter names, per family and backend.
 
-Weight-space interventions (``synapse_lens.edits``) scale or perturb the parameters through which
-a unit's value leaves: zeroing those slices is the same as zero-ablating the unit at every
-position. The spelling of those parameters depends on the family (``bert.encoder.layer.l.output.
-dense`` vs ``distilbert.transformer.layer.l.ffn.lin2`` ...) and on the backend (TL 3.x
-``blocks.l.mlp.W_out``); this module is the one place that knows them.
+Weight-space interventions (``synapse_lens.interventions.edits``) scale or perturb the parameters
+through which a unit's value leaves: zeroing those slices is the same as zero-ablating the unit at
+every position. The spelling of those parameters depends on the family
+(``bert.encoder.layer.l.output. dense`` vs ``distilbert.transformer.layer.l.ffn.lin2`` ...) and on
+the backend (TL 3.x ``blocks.l.mlp.W_out``); this module is the one place that knows them.
 
 Names are those of ``model.named_parameters()`` with TL 4.x's ``._original_component`` levels
 removed (so, on TL 4.x, the Hugging Face spelling).

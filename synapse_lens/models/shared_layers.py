@@ -8,10 +8,10 @@ so that ``blocks.{l}.…`` names each application. The forward is HF's
 ``AlbertTransformer.forward`` with the group loop flattened, and is unchanged (bit for bit).
 
 Repeated applications hold *copies* of the shared weights (same values, own tensors): a weight
-edit at layer ``l`` (``synapse_lens.edits``) then acts on application ``l`` only, exactly like a
-hook edit at ``blocks.{l}`` and like a weight edit on every other family. The price is memory:
-the shared layer's parameters are stored once per application (ALBERT-base: 7M parameters ×
-12 instead of × 1). Gradients are therefore per application too; fine-tune ALBERT in HF itself.
+edit at layer ``l`` (``synapse_lens.interventions.edits``) then acts on application ``l`` only,
+exactly like a hook edit at ``blocks.{l}`` and like a weight edit on every other family. The price
+is memory: the shared layer's parameters are stored once per application (ALBERT-base: 7M parameters
+× 12 instead of × 1). Gradients are therefore per application too; fine-tune ALBERT in HF itself.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def unroll_albert(hf_model: nn.Module) -> int:
         The number of layer applications, ``num_hidden_layers * inner_group_num``.
 
     Example:
-        >>> from synapse_lens.models import tiny_hf_classifier
+        >>> from synapse_lens.testing import tiny_hf_classifier
         >>> unroll_albert(tiny_hf_classifier("albert", n_layers=3))
         3
     """

@@ -7,7 +7,7 @@ pandas and plotly. Labels taken from the data (class names, hook names, run labe
 HTML-escaped, since plotly renders a subset of HTML in text.
 
 Tables with repetitions (ablation, noise, weight redirection) are passed through
-:func:`synapse_lens.experiments.summarize` first.
+:func:`synapse_lens.experiments.engine.summarize` first.
 
 Example:
     >>> from synapse_lens.plots import probe_figure

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
-GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.rankings.GLOBAL)
-ALL = "__all__"  # experiments: whole-dataset metric rows (synapse_lens.experiments.ALL)
+GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.analysis.rankings.GLOBAL)
+ALL = "__all__"  # experiments: whole-dataset metric rows (synapse_lens.experiments.engine.ALL)
 #: Line dash and marker of each unit set, so that overlapping lines stay distinguishable.
 ORDER_STYLES = {"top": ("solid", "circle"), "random": ("dash", "square"),
                 "bottom": ("dot", "diamond"), "all": ("dashdot", "triangle-up"),
@@ -144,7 +144,7 @@ SUMMARY = ["metric", "mean", "ci_low", "ci_high"]
 def check_summary(df: pd.DataFrame, columns: list[str], table: str) -> None:
     if isinstance(df, pd.DataFrame) and "value" in df.columns and "mean" not in df.columns:
         raise ValueError(f"the {table} table has raw per-seed rows; pass "
-                         "synapse_lens.experiments.summarize(table) instead")
+                         "synapse_lens.experiments.engine.summarize(table) instead")
     require(df, columns + SUMMARY, table)
 
 

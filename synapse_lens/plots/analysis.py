@@ -287,9 +287,9 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
     ranking is causal; below 0: anti-causal.
 
     Args:
-        faithfulness: ``faithfulness`` table (:func:`synapse_lens.faithfulness.faithfulness`).
-        metric: which metric's gaps to show.
-        position: which edits (``cls`` / ``all``; tables without the column are used whole).
+        faithfulness: ``faithfulness`` table
+        (:func:`synapse_lens.analysis.faithfulness.faithfulness`). metric: which metric's gaps to
+        show. position: which edits (``cls`` / ``all``; tables without the column are used whole).
 
     Returns:
         One trace per method (markers with error bars, dashed connecting lines) over depth.

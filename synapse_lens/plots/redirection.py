@@ -1,6 +1,7 @@
 """Redirection figures: weight perturbations, logit biases, minimal flipping biases.
 
-Weight-perturbation curves take :func:`synapse_lens.experiments.summarize` of the per-seed table.
+Weight-perturbation curves take :func:`synapse_lens.experiments.engine.summarize` of the per-seed
+table.
 """
 
 from __future__ import annotations

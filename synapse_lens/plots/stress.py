@@ -1,7 +1,7 @@
 """Ablation and noise curves: a metric vs k or σ, one line per unit set, with interval bands.
 
 Curves with repetitions (random-k seeds, noise seeds) take the output of
-:func:`synapse_lens.experiments.summarize` (``mean``, ``ci_low``, ``ci_high`` per condition).
+:func:`synapse_lens.experiments.engine.summarize` (``mean``, ``ci_low``, ``ci_high`` per condition).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from synapse_lens import __version__, plots
-from synapse_lens.grids import DEFAULT_K_FRACTIONS, fitted_ks
+from synapse_lens.experiments.grids import DEFAULT_K_FRACTIONS, fitted_ks
 from synapse_lens.report.findings import findings
 from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, esc, figure_html, missing, page, table_html

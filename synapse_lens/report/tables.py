@@ -213,7 +213,7 @@ def prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The tables as the report shows them.
 
     ``ablation``, ``noise`` and ``redirection`` become summaries of their repetitions
-    (:func:`synapse_lens.experiments.summarize`: mean and 95 % t interval over seeds; a saved
+    (:func:`synapse_lens.experiments.engine.summarize`: mean and 95 % t interval over seeds; a saved
     ``ablation_summary`` is used as it is, and a table that already has a ``mean`` column stays
     as it is); ``class_asymmetry`` and ``redundancy_minimal`` are computed from ``class_matrix``
     / ``redundancy`` when they were not saved.
@@ -232,8 +232,8 @@ def prepare(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     Example:
         >>> prepare(read_run("runs/sms-spam")[0])["ablation"].columns[-4:]  # doctest: +SKIP
     """
-    from synapse_lens.classwise import class_asymmetry
-    from synapse_lens.experiments import summarize
+    from synapse_lens.experiments.classwise import class_asymmetry
+    from synapse_lens.experiments.engine import summarize
 
     out: dict[str, pd.DataFrame] = {}
     for name, df in tables.items():

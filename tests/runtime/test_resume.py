@@ -1,0 +1,453 @@
+"""The fast paths against the reference (a full forward through the TransformerLens bridge):
+the plain HF copy (bit for bit, hooks fired with the same values), resumed conditions on every
+family (≤ 1e-5 on logits and metrics), resume points, declared weight edits, every fallback
+(hooks elsewhere, outer hooks, undeclared or lying edits, raw torch hooks), chunked states,
+determinism and model hygiene."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from synapse_lens import classifier_info, load_classifier
+from synapse_lens.activations import _run, cache_cls
+from synapse_lens.analysis.rankings import Ranking
+from synapse_lens.data import TextDataset
+from synapse_lens.experiments.engine import Condition, clean_run, run_conditions
+from synapse_lens.experiments.redirect import weight_redirection
+from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
+from synapse_lens.interventions.edits import class_row, perturbed_weights, unit_output_weights
+from synapse_lens.interventions.hooks import add_noise, scale, set_value, zero_ablate
+from synapse_lens.models import installed_backend
+from synapse_lens.runtime.plain import plain_model
+from synapse_lens.runtime.resume import capture, edit_point, named_parameters, resume, resume_point
+from synapse_lens.runtime.scheduler import Job, run_resumed
+from synapse_lens.testing import FAMILIES, TINY_WORDS, tiny_hf_classifier, tiny_tokenizer
+
+TL4 = installed_backend() == "tl4-bridge"
+needs_tl4 = pytest.mark.skipif(not TL4, reason="the plain copy exists for TL 4.x bridges only")
+ML = 64
+TOL = 1e-5
+CASES = [*FAMILIES, "bert+head-cls", "bert+head-mean", "bert+head-mean-l2"]
+
+
+def _texts(n: int, seed: int = 0) -> tuple[str, ...]:
+    rng = np.random.default_rng(seed)
+    return tuple(" ".join(rng.choice(TINY_WORDS, size=int(rng.integers(2, 14))))
+                 for _ in range(n))
+
+
+def _model(case: str) -> Any:
+    if case.startswith("bert+head"):
+        encoder = tiny_hf_classifier("bert", with_head=False, n_layers=3, seed=3)
+        head = nn.Linear(32, 3)
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            head.weight.copy_(torch.randn(3, 32, generator=gen))
+            head.bias.copy_(torch.randn(3, generator=gen))
+        return load_classifier(encoder, tiny_tokenizer("bert"), head=head,
+                               pooling="cls" if case.endswith("cls") else "mean",
+                               normalize=case.endswith("l2"))
+    family: Any = case
+    return load_classifier(tiny_hf_classifier(family, n_layers=3, seed=3), tiny_tokenizer(family))
+
+
+@pytest.fixture(scope="module", params=CASES)
+def case(request: pytest.FixtureRequest) -> dict[str, Any]:
+    try:
+        model = _model(request.param)
+    except ValueError as err:  # TL 3.x represents fewer families exactly
+        if TL4:
+            raise
+        pytest.skip(f"{request.param} on {installed_backend()}: {err}")
+    info = classifier_info(model)
+    texts = _texts(14)
+    labels = np.arange(len(texts)) % info.n_classes
+    return {"model": model, "info": info, "data": TextDataset(texts, labels, info.id2label)}
+
+
+def _full(model: Any, texts: Any, hooks: list, batch_size: int = 4) -> torch.Tensor:
+    return _run(model, texts, [], batch_size=batch_size, max_length=ML, fwd_hooks=hooks,
+                progress=False, desc="", engine="bridge")[1]
+
+
+def _conditions(model: Any, info: Any) -> list[tuple[str, Any]]:
+    """(label, hooks factory) covering every site the resumed path handles."""
+    n = info.n_layers
+    names = info.names
+    last = names.resid_post(n - 1)
+    return [
+        ("embed-all", lambda: [(names.embed, zero_ablate(model, names.embed, [0, 3],
+                                                         position="all"))]),
+        ("resid0-cls", lambda: [(names.resid_post(0), zero_ablate(model, names.resid_post(0),
+                                                                  [1, 2, 5]))]),
+        ("resid1-noise", lambda: [(names.resid_post(1), add_noise(
+            model, names.resid_post(1), [0, 4, 9], 0.7, seed=5))]),
+        ("last-scale-all", lambda: [(last, scale(model, last, [2, 3], -2.0, position="all"))]),
+        ("mlp1-set", lambda: [(names.mlp_post(1), set_value(model, names.mlp_post(1), [0, 7],
+                                                             3.0, position="all"))]),
+        ("pooled", lambda: [(names.pooled, set_value(model, names.pooled, [1], 2.5))]),
+        ("logits", lambda: [(names.logits, scale(model, names.logits, [0], 3.0))]),
+        ("two-sites", lambda: [
+            (names.resid_post(1), zero_ablate(model, names.resid_post(1), [6])),
+            (names.mlp_post(0), scale(model, names.mlp_post(0), [3], 0.0))]),
+        ("none", lambda: []),
+    ]
+
+
+@needs_tl4
+def test_plain_copy_is_the_bridge_bit_for_bit(case: dict) -> None:
+    model, info = case["model"], case["info"]
+    pm = plain_model(model)
+    assert pm is not None
+    assert {id(p) for p in pm.root.parameters()} == {id(p) for p in model.parameters()}
+    names = [*info.names.layer_outputs(), *info.names.mlp_units(), info.names.pooled,
+             info.names.logits]
+    texts = case["data"].texts
+    hooks = [(info.names.resid_post(0), zero_ablate(model, info.names.resid_post(0), [1, 4]))]
+    plain = _run(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
+                 progress=False, desc="")
+    bridge = _run(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
+                  progress=False, desc="", engine="bridge")
+    assert torch.equal(plain[1], bridge[1])
+    for name in names:
+        assert torch.equal(plain[0][name], bridge[0][name]), name
+    # the hook function sees the hook point object the bridge gives it
+    seen: list[str] = []
+    with model.hooks(fwd_hooks=[(n, lambda a, hook: seen.append(hook.name)) for n in names]):
+        assert pm.usable()
+        with torch.inference_mode():
+            pm.logits(*_ids(model, texts[:3]))
+    plain_seen = list(seen)
+    seen.clear()
+    ids, mask = _ids(model, texts[:3])
+    with model.hooks(fwd_hooks=[(n, lambda a, hook: seen.append(hook.name)) for n in names]), \
+            torch.inference_mode():
+        model(ids, attention_mask=mask)
+    assert plain_seen == seen and len(seen) == len(names)
+
+
+def _ids(model: Any, texts: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    from synapse_lens.data import tokenize
+
+    enc = tokenize(model, list(texts), max_length=ML)
+    return enc["input_ids"], enc["attention_mask"]
+
+
+@needs_tl4
+def test_resumed_logits_match_full_runs(case: dict) -> None:
+    model, info, texts = case["model"], case["info"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None
+    labelled = _conditions(model, info)
+    jobs = []
+    for _, make in labelled:
+        hooks = make()
+        point = resume_point(pm, hooks)
+        assert point is not None
+        jobs.append(Job(hooks, point))
+    n = info.n_layers
+    assert [j.point for j in jobs] == [0, 1, 2, n, 1, n, n, 0, n]
+    got = run_resumed(pm, texts, jobs, batch_size=4, max_length=ML)
+    for (label, make), logits in zip(labelled, got):
+        assert logits is not None, label
+        expected = _full(model, texts, make())
+        assert (logits - expected).abs().max() <= TOL, label
+    # the intervention did something where it should
+    clean = _full(model, texts, [])
+    assert all((g - clean).abs().max() > 1e-4 for g, (lab, _) in zip(got, labelled)
+               if lab != "none")
+
+
+@needs_tl4
+def test_in_place_hooks_do_not_leak_into_the_cache(case: dict) -> None:
+    """TransformerLens hooks may edit the activation in place and return None."""
+    model, info, data = case["model"], case["info"], case["data"]
+
+    def zero_in_place(act: torch.Tensor, hook: Any) -> None:
+        act[:, 0, :4] = 0.0
+
+    def conds() -> list[Condition]:
+        return [Condition({"site": name}, lambda name=name: [(name, zero_in_place)])
+                for name in (info.names.embed, info.names.resid_post(0),
+                             info.names.resid_post(info.n_layers - 1))] + [
+            Condition({"site": "none"})]
+
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    fast = run_conditions(model, data, conds(), **kw)
+    slow = run_conditions(model, data, conds(), fast=False, **kw)
+    assert np.abs(fast.value.to_numpy() - slow.value.to_numpy()).max() <= TOL
+    none = fast[fast.site == "none"]
+    assert (none.value == none.clean_value).all()
+
+
+@needs_tl4
+def test_sweeps_fast_equal_reference(case: dict) -> None:
+    model, info, data = case["model"], case["info"], case["data"]
+    rng = np.random.default_rng(1)
+    rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
+                for layer in range(info.n_layers)]
+    rankings.append(Ranking(info.names.mlp_post(1), 1, rng.uniform(size=info.d_mlp)))
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    clean = clean_run(model, data, batch_size=4, max_length=ML)
+    import synapse_lens.experiments.sweeps as sweeps
+
+    fast = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, **kw)
+    noise = noise_curve(model, data, rankings[-2:], [0.0, 1.0], k=3, n_seeds=2, clean=clean,
+                        **kw)
+    reference = sweeps.run_conditions
+    try:
+        sweeps.run_conditions = lambda *a, **k: reference(*a, **k, fast=False)  # type: ignore
+        slow = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, **kw)
+        slow_noise = noise_curve(model, data, rankings[-2:], [0.0, 1.0], k=3, n_seeds=2,
+                                 clean=clean, **kw)
+    finally:
+        sweeps.run_conditions = reference
+    for a, b in ((fast, slow), (noise, slow_noise)):
+        assert a.drop(columns="value").equals(b.drop(columns="value"))
+        assert np.abs(a.value.to_numpy() - b.value.to_numpy()).max() <= TOL
+
+
+@needs_tl4
+def test_a_sweep_runs_one_clean_forward(case: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a given clean run, the sweep takes the clean logits from the forward that
+    captures its resume states (no second clean forward), and its table is the same, byte for
+    byte, as with a clean run computed beforehand."""
+    import synapse_lens.experiments.engine as experiments
+    import synapse_lens.runtime.scheduler as fastrun
+
+    model, info, data = case["model"], case["info"], case["data"]
+    rng = np.random.default_rng(2)
+    rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
+                for layer in range(info.n_layers)]
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML, n_seeds=2)
+    given = ablation_curve(model, data, rankings, [0, 2, 5],
+                           clean=clean_run(model, data, batch_size=4, max_length=ML), **kw)
+    clean_forwards: list[int] = []
+    monkeypatch.setattr(experiments, "predict_logits",
+                        lambda *a, **k: clean_forwards.append(1) or pytest.fail("2nd forward"))
+    captures: list[int] = []
+    real_capture = fastrun.capture
+    monkeypatch.setattr(fastrun, "capture",
+                        lambda *a, **k: captures.append(1) or real_capture(*a, **k))
+    derived = ablation_curve(model, data, rankings, [0, 2, 5], **kw)
+    assert not clean_forwards and len(captures) == 1  # one chunk: one clean forward
+    pd.testing.assert_frame_equal(derived, given)
+
+
+def test_batches_are_tokenize_in_length_order(case: dict) -> None:
+    """One tokenisation, padded per batch, gives exactly what tokenize() gives the batch."""
+    from synapse_lens.activations import _batches
+    from synapse_lens.data import tokenize
+
+    model, texts = case["model"], case["data"].texts
+    order, encodings = _batches(model, texts, 4, ML)
+    assert sorted(order.tolist()) == list(range(len(texts)))
+    assert len(encodings) == -(-len(texts) // 4)
+    for start, enc in zip(range(0, len(texts), 4), encodings):
+        ref = tokenize(model, [texts[i] for i in order[start:start + 4]], max_length=ML)
+        assert torch.equal(enc["input_ids"], ref["input_ids"])
+        assert torch.equal(enc["attention_mask"], ref["attention_mask"])
+        assert enc["attention_mask"].dtype == ref["attention_mask"].dtype == torch.long
+    with pytest.raises(ValueError, match="max_length"):
+        _batches(model, texts, 4, 1)
+
+
+@needs_tl4
+def test_resume_and_edit_points(case: dict) -> None:
+    model, info = case["model"], case["info"]
+    pm = plain_model(model)
+    assert pm is not None
+    n, names = info.n_layers, info.names
+    fn = zero_ablate(model, names.embed, [0])
+    assert resume_point(pm, []) == n
+    assert resume_point(pm, [(names.embed, fn)]) == 0
+    for layer in range(n):
+        assert resume_point(pm, [(names.resid_post(layer), fn)]) == layer + 1
+        assert resume_point(pm, [(names.mlp_post(layer), fn)]) == layer
+    assert resume_point(pm, [(names.pooled, fn), (names.logits, fn)]) == n
+    assert resume_point(pm, [(names.logits, fn), (names.resid_post(0), fn)]) == 1
+    assert resume_point(pm, [(lambda name: True, fn)]) is None  # filters run in full
+    assert resume_point(pm, [("blocks.1.attn.hook_pattern", fn)]) is None
+    assert resume_point(pm, [("no.such.hook", fn)]) is None
+    assert edit_point(pm, [s.param for s in class_row(model, 0)]) == n
+    assert edit_point(pm, ["no.such.weight"]) is None
+    if info.family == "bert":
+        for site, expected in ((names.mlp_post(1), 1), (names.resid_post(2), 2),
+                               (names.embed, None)):
+            params = [s.param for s in unit_output_weights(model, site, [0, 1])]
+            assert edit_point(pm, params) == expected, site
+
+
+@needs_tl4
+def test_declared_edits_resume_and_lying_ones_run_in_full(case: dict) -> None:
+    model, info, data = case["model"], case["info"], case["data"]
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    clean = clean_run(model, data, batch_size=4, max_length=ML)
+    last = Ranking(info.names.resid_post(info.n_layers - 1), info.n_layers - 1,
+                   np.linspace(0.0, 1.0, info.d_model))
+    rankings = [last] if info.family in ("bert", "roberta") else []
+    fast = weight_redirection(model, data, rankings, 3, [0.0, 0.5], n_seeds=2, clean=clean,
+                              **kw)
+    slices = class_row(model, 1)
+    conds = [
+        Condition({"i": i}, edit=lambda s=s: perturbed_weights(model, slices, 0.5, seed=s),
+                  touches=tuple(x.param for x in slices))
+        for i, s in enumerate((0, 1))]
+    first = next(p for n, p in named_parameters(model).items()  # touched, not declared
+                 if n.endswith("embeddings.LayerNorm.weight"))
+    lying = Condition({"i": 9}, edit=lambda: perturbed_weights(model, slices, 0.5, seed=0),
+                      touches=("no.such.weight",))
+    sneaky = Condition({"i": 10}, edit=lambda: _bump(first),
+                       touches=tuple(x.param for x in slices))
+    table = run_conditions(model, data, [*conds, lying, sneaky], clean=clean, **kw)
+    reference = run_conditions(model, data, [*conds, lying, sneaky], clean=clean, fast=False,
+                               **kw)
+    assert table.drop(columns="value").equals(reference.drop(columns="value"))
+    assert np.abs(table.value.to_numpy() - reference.value.to_numpy()).max() <= TOL
+    kl = reference[(reference.metric == "kl") & (reference.i == 10)].value
+    assert kl.item() > 1e-6  # the undeclared change is real: resuming would have missed it
+    if rankings:
+        import synapse_lens.experiments.redirect as red
+
+        ref_run = red.run_conditions
+        try:
+            red.run_conditions = lambda *a, **k: ref_run(*a, **k, fast=False)  # type: ignore
+            slow = weight_redirection(model, data, rankings, 3, [0.0, 0.5], n_seeds=2,
+                                      clean=clean, **kw)
+        finally:
+            red.run_conditions = ref_run
+        assert np.abs(fast.value.to_numpy() - slow.value.to_numpy()).max() <= TOL
+
+
+def _bump(param: torch.nn.Parameter) -> Any:
+    """An edit that changes a parameter it does not declare (restored on exit)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def ctx() -> Any:
+        saved = param.detach().clone()
+        with torch.no_grad():
+            param.mul_(1.5)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                param.copy_(saved)
+
+    return ctx()
+
+
+@needs_tl4
+def test_fallbacks_give_full_runs(case: dict) -> None:
+    """Hooks the plain copy does not fire, hooks attached from outside and raw torch hooks on
+    bridge modules all run through the bridge — and give the reference results."""
+    model, info, data = case["model"], case["info"], case["data"]
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    clean = clean_run(model, data, batch_size=4, max_length=ML)
+    seen: list[int] = []
+
+    def read_pattern(act: torch.Tensor, hook: Any) -> None:
+        seen.append(act.shape[0])
+
+    names = info.names
+    pattern = "blocks.1.attn.hook_pattern"
+    zero = zero_ablate(model, names.resid_post(0), [1, 2])
+    conds = [Condition({"i": 0}, lambda: [(pattern, read_pattern),
+                                          (names.resid_post(0), zero)]),
+             Condition({"i": 1}, lambda: [(names.resid_post(0), zero)])]
+    table = run_conditions(model, data, conds, clean=clean, **kw)
+    assert sum(seen) == len(data)  # the pattern hook really ran: a full bridge run
+    reference = run_conditions(model, data, conds, clean=clean, fast=False, **kw)
+    assert np.abs(table.value.to_numpy() - reference.value.to_numpy()).max() <= TOL
+    assert np.abs(table[table.i == 0].value.to_numpy()
+                  - table[table.i == 1].value.to_numpy()).max() <= TOL
+    # hooks attached around the engine apply to every condition, as in full runs
+    shift = scale(model, names.logits, [0], 0.5)
+    with model.hooks(fwd_hooks=[(names.logits, shift)]):
+        outer = run_conditions(model, data, conds[1:], clean=clean, **kw)
+        outer_ref = run_conditions(model, data, conds[1:], clean=clean, fast=False, **kw)
+    assert np.abs(outer.value.to_numpy() - outer_ref.value.to_numpy()).max() <= TOL
+    assert np.abs(outer.value.to_numpy() - table[table.i == 1].value.to_numpy()).max() > 1e-6
+    # a raw torch hook on a bridge module is honoured (the plain copy is not used)
+    calls: list[int] = []
+    handle = model.blocks[0].register_forward_hook(lambda m, a, o: calls.append(1))
+    try:
+        pm = plain_model(model)
+        assert pm is not None and not pm.usable()
+        cache_cls(model, data.texts[:4], progress=False, batch_size=4)
+        assert calls == [1]
+    finally:
+        handle.remove()
+    pm = plain_model(model)
+    assert pm is not None and pm.usable()
+    # TransformerLens's own caching leaves transformers' (inactive) output recorders behind
+    with torch.inference_mode():
+        model.run_with_cache(list(data.texts[:2]), names_filter=info.names.layer_outputs())
+    assert pm.usable()
+
+
+@needs_tl4
+def test_chunked_states_equal_one_chunk_and_runs_are_deterministic(case: dict) -> None:
+    model, info, data = case["model"], case["info"], case["data"]
+    pm = plain_model(model)
+    assert pm is not None
+    names = info.names
+
+    def jobs() -> list[Job]:
+        noise = [(names.resid_post(0), add_noise(model, names.resid_post(0), [1, 2], 1.0,
+                                                 seed=3))]
+        slices = class_row(model, 0)
+        return [Job(noise, 1),
+                Job([], info.n_layers, edit=lambda: perturbed_weights(model, slices, 0.3),
+                    touches=[s.param for s in slices])]
+
+    one = run_resumed(pm, data.texts, jobs(), batch_size=4, max_length=ML)
+    many = run_resumed(pm, data.texts, jobs(), batch_size=4, max_length=ML, budget_bytes=1)
+    assert one[0] is not None and many[0] is not None and torch.equal(one[0], many[0])
+    assert one[1] is not None and many[1] is None  # edits are entered once: one chunk only
+    assert torch.equal(one[0], _full(model, data.texts, jobs()[0].hooks))
+    a = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
+                       progress=False, batch_size=4, max_length=ML)
+    b = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
+                       progress=False, batch_size=4, max_length=ML)
+    assert a.to_csv(index=False) == b.to_csv(index=False)
+
+
+@needs_tl4
+def test_capture_and_resume_directly(case: dict) -> None:
+    model, info, data = case["model"], case["info"], case["data"]
+    pm = plain_model(model)
+    assert pm is not None
+    n = info.n_layers
+    ids, mask = _ids(model, data.texts[:5])
+    states = capture(pm, [{"input_ids": ids, "attention_mask": mask}], [np.arange(5)],
+                     range(n + 1))
+    with torch.inference_mode():
+        clean = model(ids, attention_mask=mask)
+        for point in range(n + 1):
+            assert torch.equal(resume(pm, states[0], point), clean), point
+    assert states[0].nbytes == (n + 1) * ids.numel() * info.d_model * 4
+    with pytest.raises(ValueError, match="resume points"):
+        capture(pm, [{"input_ids": ids, "attention_mask": mask}], [np.arange(5)], [n + 1])
+    small = capture(pm, [{"input_ids": ids, "attention_mask": mask}], [np.arange(5)], [1])
+    with pytest.raises(ValueError, match="not captured"):
+        resume(pm, small[0], 2)
+
+
+@pytest.mark.skipif(TL4, reason="TransformerLens 3.x backend only")
+def test_tl3_runs_every_condition_in_full(case: dict) -> None:
+    model, info, data = case["model"], case["info"], case["data"]
+    assert plain_model(model) is None
+    names = info.names
+    conds = [Condition({"i": 0}, lambda: [(names.resid_post(0), zero_ablate(
+        model, names.resid_post(0), [1, 2]))])]
+    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    fast = run_conditions(model, data, conds, **kw)
+    assert fast.to_csv(index=False) == run_conditions(model, data, conds, fast=False,
+                                                      **kw).to_csv(index=False)
