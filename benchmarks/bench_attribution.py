@@ -31,7 +31,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
 
     from synapse_lens import classifier_info, from_lists
     from synapse_lens.activations import cache_cls
-    from synapse_lens.analysis.attribution import attribution_rankings, exact_ranking
+    from synapse_lens.analysis.attribution import attribution_rankings
+    from synapse_lens.experiments.faithfulness import exact_ranking
 
     texts, labels, names_ = common.sms(args.n)
     model = common.load_minilm(args, names_)

@@ -30,7 +30,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     from synapse_lens.analysis.rankings import Ranking
     from synapse_lens.data import TextDataset
     from synapse_lens.experiments.engine import clean_run, run_conditions
-    from synapse_lens.experiments.sweeps import _ablation_conditions
+    from synapse_lens.experiments.sweeps import ablation_conditions
 
     all_texts, all_labels, names = common.sms(max(args.sizes))
     model = common.load_minilm(args, names)
@@ -41,7 +41,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     kw = dict(batch_size=args.batch_size, max_length=args.max_length)
     cells: dict[tuple[int, int], float] = {}
     warm = TextDataset(tuple(all_texts[:8]), np.asarray(all_labels[:8]), names)
-    run_conditions(model, warm, _ablation_conditions(model, warm, rankings, [16],
+    run_conditions(model, warm, ablation_conditions(model, warm, rankings, [16],
                    orders=("random",), n_seeds=1, seed=0, spec=None, stats=None, **kw),
                    progress=False, **kw)
     for n in args.sizes:
@@ -50,7 +50,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
         for seeds in args.seeds:
             runs = []
             for _ in range(args.reps):
-                conds = _ablation_conditions(model, data, rankings, [16], orders=("random",),
+                conds = ablation_conditions(model, data, rankings, [16], orders=("random",),
                                              n_seeds=seeds, seed=args.seed, spec=None,
                                              stats=None, **kw)
                 common.sync(args.device)

@@ -32,7 +32,7 @@ def _setup(args: Any) -> dict[str, Any]:
     from synapse_lens.analysis.rankings import Ranking
     from synapse_lens.data import TextDataset
     from synapse_lens.experiments.engine import clean_run
-    from synapse_lens.experiments.sweeps import _ablation_conditions
+    from synapse_lens.experiments.sweeps import ablation_conditions
 
     texts, labels, names = common.sms(args.n)
     model = common.load_minilm(args, names)
@@ -45,7 +45,7 @@ def _setup(args: Any) -> dict[str, Any]:
     kw = dict(batch_size=args.batch_size, max_length=args.max_length)
 
     def conditions() -> list[Any]:
-        return _ablation_conditions(model, data, rankings, args.ks, orders=("top", "random",
+        return ablation_conditions(model, data, rankings, args.ks, orders=("top", "random",
                                     "bottom"), n_seeds=args.n_seeds, seed=args.seed, spec=None,
                                     stats=None, **kw)
 
@@ -108,9 +108,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = p.parse_args(argv)
     if not common.configure(args):
         return None
-    from synapse_lens.activations import _run
     from synapse_lens.experiments.engine import run_conditions
     from synapse_lens.metrics import score
+    from synapse_lens.runtime.forward import forward
 
     s = _setup(args)
     model, data, kw, clean = s["model"], s["data"], s["kw"], s["clean"]
@@ -125,7 +125,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
 
     def plain() -> None:
         for cond in s["conditions"]():
-            _, logits = _run(model, data.texts, [], fwd_hooks=list(cond.hooks()),
+            _, logits = forward(model, data.texts, [], fwd_hooks=list(cond.hooks()),
                              progress=False, desc="", **kw)
             score(logits, clean)
 

@@ -18,19 +18,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from synapse_lens.models import classifier_info
-from synapse_lens.runtime.plain import plain_model
+from synapse_lens.runtime.forward import HookFn, forward
 
 _FORMAT = "synapse_lens.cls_activations/1"
-HookFn = Callable[..., Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,92 +185,6 @@ class ClsActivations:
                    {k: int(v) for k, v in meta.get("layers", {}).items()})
 
 
-def _check_batching(batch_size: int, texts: Sequence[str]) -> list[str]:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    out = list(texts)
-    if not out:
-        raise ValueError("no texts: texts is empty")
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
-    return out
-
-
-def _batches(model: Any, texts: Sequence[str], batch_size: int, max_length: int) -> tuple[
-        np.ndarray, list[dict[str, Tensor]]]:
-    """The texts tokenised once and grouped into batches of similar length (less padding): the
-    stable length order and each batch's ``{"input_ids", "attention_mask"}`` (right padding,
-    on the model's device; what :func:`synapse_lens.data.tokenize` gives for the batch). Every
-    forward pass of a dataset uses these batches, so full, plain and resumed runs see the same
-    padded tensors."""
-    texts = _check_batching(batch_size, texts)
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-    info = classifier_info(model)
-    ids = model.tokenizer(texts, truncation=True, max_length=min(max_length, info.max_length),
-                          add_special_tokens=True)["input_ids"]
-    order = np.argsort(np.asarray([len(x) for x in ids]), kind="stable")
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(texts), batch_size):
-        rows = [ids[i] for i in order[start:start + batch_size]]
-        width = max(len(r) for r in rows)
-        padded = np.full((len(rows), width), info.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            padded[i, :len(r)] = r
-            mask[i, :len(r)] = 1
-        out.append({"input_ids": torch.from_numpy(padded).to(device),
-                    "attention_mask": torch.from_numpy(mask).to(device)})
-    return order, out
-
-
-def _run(
-    model: Any,
-    texts: Sequence[str],
-    names: Sequence[str],
-    *,
-    batch_size: int,
-    max_length: int,
-    fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]],
-    progress: bool,
-    desc: str,
-    engine: Literal["auto", "bridge"] = "auto",
-) -> tuple[dict[str, Tensor], Tensor]:
-    """One forward per batch (texts sorted by length) with ``fwd_hooks`` then save hooks that keep
-    position 0; returns per-hook [n, d] tensors and the logits, both in the input order.
-
-    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.runtime.plain`; same
-    logits bit for bit, no bridge overhead) whenever the attached hooks allow it, else the
-    TransformerLens bridge; ``"bridge"`` always runs the bridge."""
-    order, batches = _batches(model, texts, batch_size, max_length)
-    store: dict[str, list[Tensor]] = {name: [] for name in names}
-
-    def save_hook(name: str) -> HookFn:
-        # keyed by the requested name: TL 4 resolves aliases (hook.name may differ)
-        def hook_fn(act: Tensor, hook: Any) -> None:
-            kept = act[:, 0] if act.ndim == 3 else act
-            store[name].append(kept.detach().to("cpu", torch.float32).clone())
-
-        return hook_fn
-
-    hooks = [*fwd_hooks, *((name, save_hook(name)) for name in names)]
-    plain = plain_model(model) if engine == "auto" else None
-    outputs: list[Tensor] = []
-    with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
-        forward = (plain.logits if plain is not None and plain.usable() else
-                   lambda ids, mask: model(ids, attention_mask=mask))
-        for enc in tqdm(batches, desc=desc, disable=not progress):
-            logits = forward(enc["input_ids"], enc["attention_mask"])
-            outputs.append(logits.detach().to("cpu", torch.float32).clone())
-    inverse = torch.as_tensor(np.argsort(order, kind="stable"))
-    acts = {name: torch.cat(chunks)[inverse] for name, chunks in store.items()}
-    return acts, torch.cat(outputs)[inverse]
-
-
 def cache_cls(
     model: Any,
     texts: Sequence[str],
@@ -325,8 +237,8 @@ def cache_cls(
     # depth order; inside a layer the MLP units come before the layer output
     rank = {"embed": 0, "mlp_post": 1, "resid_post": 2, "pooled": 3, "logits": 4}
     names.sort(key=lambda n: (layers[n], rank[info.names.parse(n).site]))
-    acts, _ = _run(model, texts, names, batch_size=batch_size, max_length=max_length,
-                   fwd_hooks=fwd_hooks, progress=progress, desc="cache [CLS]")
+    acts, _ = forward(model, texts, names, batch_size=batch_size, max_length=max_length,
+                      fwd_hooks=fwd_hooks, progress=progress, desc="cache [CLS]")
     return ClsActivations(acts, info.fingerprint, dataset_fingerprint, layers)
 
 
@@ -360,6 +272,6 @@ def predict_logits(
         tensor([1])
     """
     classifier_info(model)
-    _, logits = _run(model, texts, [], batch_size=batch_size, max_length=max_length,
-                     fwd_hooks=fwd_hooks, progress=progress, desc="predict")
+    _, logits = forward(model, texts, [], batch_size=batch_size, max_length=max_length,
+                        fwd_hooks=fwd_hooks, progress=progress, desc="predict")
     return logits

@@ -212,3 +212,9 @@ class HookNames:
         if parsed.layer is None:
             return self.n_layers
         return parsed.layer
+
+
+def check_position(position: str) -> None:
+    """Raise ValueError unless ``position`` is ``"cls"`` or ``"all"``."""
+    if position not in ("cls", "all"):
+        raise ValueError(f"position must be 'cls' or 'all', got {position!r}")

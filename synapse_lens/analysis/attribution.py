@@ -28,9 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -39,13 +37,13 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.activations import _batches
 from synapse_lens.analysis.rankings import GLOBAL, Ranking
 from synapse_lens.data import TextDataset
-from synapse_lens.interventions.hooks import check_position
 from synapse_lens.metrics import logit_margin
 from synapse_lens.models import classifier_info
-from synapse_lens.names import Position
+from synapse_lens.models.params import frozen_weights
+from synapse_lens.names import Position, check_position
+from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.plain import PlainModel, plain_model
 
 Metric = Literal["margin", "logprob"]
@@ -54,7 +52,8 @@ Baseline = Literal["zero", "mean"]
 ENGINE_METRIC: dict[str, str] = {"margin": "margin", "logprob": "true_logprob"}
 
 
-def _check(metric: str, baseline: str, position: str) -> None:
+def check_options(metric: str, baseline: str, position: str) -> None:
+    """Raise a one-line ValueError unless metric, baseline and position are supported."""
     if metric not in ENGINE_METRIC:
         raise ValueError(f"metric must be one of {sorted(ENGINE_METRIC)}, got {metric!r}")
     if baseline not in ("zero", "mean"):
@@ -78,20 +77,6 @@ def _capture(store: dict[str, Tensor], name: str) -> Any:
         return activation
 
     return hook
-
-
-@contextmanager
-def _frozen(model: Any) -> Iterator[None]:
-    """The weights without ``requires_grad`` for the duration (restored on any exit): the
-    backward pass then computes activation gradients only, never the weights'."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def _accumulate(model: Any, plain: PlainModel | None, enc: dict[str, Tensor], names: list[str],
@@ -173,7 +158,7 @@ def attribution_rankings(
         >>> attribution_rankings(model, data, [names.resid_post(5)], baseline="mean")
         ... # doctest: +SKIP
     """
-    _check(metric, baseline, position)
+    check_options(metric, baseline, position)
     info = classifier_info(model)
     names = list(names)
     if not names or len(set(names)) != len(names):
@@ -183,7 +168,7 @@ def attribution_rankings(
     if tuple(data.label_names) != tuple(info.id2label):
         raise ValueError(f"dataset classes {list(data.label_names)} differ from the model's "
                          f"{list(info.id2label)}; align them with synapse_lens.data.align_labels")
-    order, batches = _batches(model, data.texts, batch_size, max_length)
+    order, batches = length_sorted_batches(model, data.texts, batch_size, max_length)
     labels = torch.as_tensor(data.labels[order])
     # per example and unit: sum over edited positions of g*a and of g (the mean baseline is
     # applied at the end: g.(a - mu) = g.a - mu.g), and the activation sums for mu
@@ -193,7 +178,7 @@ def attribution_rankings(
     act_count = dict.fromkeys(names, 0)
     start = 0
     plain = plain_model(model)
-    with _frozen(model):
+    with frozen_weights(model):
         for enc in tqdm(batches, desc="attribution", disable=not progress):
             start = _accumulate(model, plain, enc, names, position, metric, labels, start, ga,
                                 g, act_sum, act_count)
@@ -211,81 +196,11 @@ def attribution_rankings(
     return out
 
 
-def exact_ranking(
-    model: Any,
-    data: TextDataset,
-    hook_name: str,
-    *,
-    metric: Metric = "margin",
-    baseline: Baseline = "zero",
-    position: Position = "cls",
-    stats: Any = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = False,
-) -> Ranking:
-    """The measured single-unit ablation ranking of one hook (``method="exact"``, global).
-
-    Costs ``width`` conditions of the experiment engine: each unit of ``hook_name`` is ablated
-    alone and the mean drop of ``metric`` over ``data`` is its score. At a layer output the
-    engine resumes from the cached residual stream, so the cost falls with depth (the last
-    layer's units cost a head evaluation each).
-
-    Args:
-        model, data, metric, baseline, position: as :func:`attribution_rankings`.
-        hook_name: the hook to rank.
-        stats: for ``baseline="mean"`` at [CLS]: :class:`~synapse_lens.ClsActivations` holding
-            ``hook_name`` (default: the [CLS] mean of ``data``, cached here); at all positions
-            the mean over every real token of ``data`` is used.
-        batch_size, max_length, progress: as :func:`attribution_rankings`.
-
-    Returns:
-        A :class:`~synapse_lens.analysis.rankings.Ranking` whose scores are measured drops.
-
-    Raises:
-        ValueError: bad arguments, an unknown hook.
-
-    Example:
-        >>> exact_ranking(model, data, names.resid_post(5)).top(3)  # doctest: +SKIP
-    """
-    from synapse_lens.activations import cache_cls
-    from synapse_lens.experiments.engine import Condition, run_conditions
-    from synapse_lens.interventions.hooks import mean_ablate, zero_ablate
-
-    _check(metric, baseline, position)
-    info = classifier_info(model)
-    width = info.width(hook_name)
-    layer = info.names.layer_of(hook_name)
-    mean: Any = None
-    if baseline == "mean":
-        if position == "all" and info.names.parse(hook_name).site in ("embed", "resid_post",
-                                                                      "mlp_post"):
-            mean = token_mean(model, data, hook_name, batch_size=batch_size,
-                              max_length=max_length)
-        else:
-            mean = stats if stats is not None else cache_cls(
-                model, data.texts, names=[hook_name], progress=False, batch_size=batch_size,
-                max_length=max_length)
-
-    def hooks(unit: int) -> list[tuple[str, Any]]:
-        if baseline == "zero":
-            return [(hook_name, zero_ablate(model, hook_name, [unit], position=position))]
-        return [(hook_name, mean_ablate(model, hook_name, [unit], mean, position=position))]
-
-    conditions = [Condition({"unit": u}, partial(hooks, u)) for u in range(width)]
-    table = run_conditions(model, data, conditions, metrics=[ENGINE_METRIC[metric]],
-                           progress=progress, batch_size=batch_size, max_length=max_length,
-                           desc=f"exact ranking {hook_name}")
-    table = table.sort_values("unit", kind="stable")
-    drop = (table["clean_value"] - table["value"]).to_numpy(dtype=np.float64)
-    return Ranking(hook_name, layer, drop, GLOBAL, "exact")
-
-
 def token_mean(model: Any, data: TextDataset, hook_name: str, *, batch_size: int = 32,
                max_length: int = 128) -> Float[Tensor, " d"]:
     """Mean activation of ``hook_name`` over every real (unpadded) token of ``data``."""
     info = classifier_info(model)
-    _, batches = _batches(model, data.texts, batch_size, max_length)
+    _, batches = length_sorted_batches(model, data.texts, batch_size, max_length)
     total = torch.zeros(info.width(hook_name), dtype=torch.float64)
     count = 0
     store: dict[str, Tensor] = {}

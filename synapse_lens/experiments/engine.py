@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.activations import _run, predict_logits
+from synapse_lens.activations import predict_logits
 from synapse_lens.data import TextDataset
 from synapse_lens.interventions.hooks import HookFn
 from synapse_lens.metrics import (
@@ -54,6 +54,7 @@ from synapse_lens.metrics import (
     score,
 )
 from synapse_lens.models import classifier_info
+from synapse_lens.runtime.forward import forward
 from synapse_lens.runtime.plain import plain_model
 from synapse_lens.runtime.resume import depths, edit_point, resume_point
 from synapse_lens.runtime.scheduler import Job, run_resumed
@@ -252,7 +253,7 @@ def _run_all(model: Any, data: TextDataset,
     for i in tqdm(rest, desc=desc, disable=not progress or not rest):
         cond, hooks = runs[i]
         with cond.edit() if cond.edit is not None else nullcontext():
-            _, out[i] = _run(model, data.texts, [], batch_size=batch_size,
+            _, out[i] = forward(model, data.texts, [], batch_size=batch_size,
                              max_length=max_length, fwd_hooks=hooks, progress=False,
                              desc=desc, engine="auto" if fast else "bridge")
     return [x for x in out if x is not None], resumed

@@ -75,12 +75,14 @@ def _stats_for(model: Any, data: TextDataset, names: list[str], stats: ClsActiva
     return stats
 
 
-def _ablation_conditions(
+def ablation_conditions(
     model: Any, data: TextDataset, rankings: Sequence[Ranking], ks: Sequence[int], *,
     orders: Sequence[Order], n_seeds: int, seed: int, spec: Intervention | None,
     stats: ClsActivations | None, batch_size: int, max_length: int,
 ) -> list[Condition]:
-    """The conditions of :func:`ablation_curve` (also used by the benchmarks)."""
+    """The conditions :func:`ablation_curve` runs (same arguments, see there): hand them to
+    :func:`~synapse_lens.experiments.engine.run_conditions` to run them with other metrics or
+    options, or alongside conditions of your own."""
     items = check_rankings(model, rankings)
     k_values = _check_ks(ks, items)
     check_seeds(n_seeds)
@@ -158,7 +160,7 @@ def ablation_curve(
     Example:
         >>> df = ablation_curve(model, ds, rankings, [1, 10, 50], n_seeds=5)  # doctest: +SKIP
     """
-    conditions = _ablation_conditions(model, data, rankings, ks, orders=orders, n_seeds=n_seeds,
+    conditions = ablation_conditions(model, data, rankings, ks, orders=orders, n_seeds=n_seeds,
                                       seed=seed, spec=spec, stats=stats, batch_size=batch_size,
                                       max_length=max_length)
     df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,

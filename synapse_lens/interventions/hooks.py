@@ -35,9 +35,9 @@ from torch import Tensor
 
 from synapse_lens.activations import ClsActivations
 from synapse_lens.models import classifier_info
-from synapse_lens.names import Position
+from synapse_lens.names import Position, check_position
+from synapse_lens.runtime.forward import HookFn
 
-HookFn = Callable[[Tensor, Any], Tensor]
 _THREE_D = ("embed", "resid_post", "mlp_post")
 
 
@@ -80,12 +80,6 @@ def check_units(model: Any, hook_name: str, units: Any) -> Int[np.ndarray, " k"]
     if np.unique(arr).size != arr.size:
         raise ValueError(f"duplicate units in {arr.tolist()}")
     return arr.astype(np.int64)
-
-
-def check_position(position: str) -> None:
-    """Raise ValueError unless ``position`` is ``"cls"`` or ``"all"``."""
-    if position not in ("cls", "all"):
-        raise ValueError(f"position must be 'cls' or 'all', got {position!r}")
 
 
 def check_finite(name: str, value: Any) -> float:

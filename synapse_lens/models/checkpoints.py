@@ -7,11 +7,14 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from synapse_lens.names import Backend
 
 # HF architecture name -> (family, whether the checkpoint carries its own classifier head)
 SUPPORTED_ARCHITECTURES: dict[str, tuple[str, bool]] = {
@@ -232,3 +235,37 @@ def label_names(
     if len(set(names)) != len(names):
         raise ValueError(f"id2label names must be unique, got {names}")
     return tuple(names)
+
+
+def installed_backend() -> Backend:
+    """The TransformerLens backend of this environment: ``"tl4-bridge"`` for
+    transformer-lens 4.x, ``"tl3-hooked-encoder"`` for 3.x.
+
+    Raises:
+        ValueError: transformer-lens is missing or older than 3.
+    """
+    try:
+        major = int(version("transformer-lens").split(".")[0])
+    except (PackageNotFoundError, ValueError) as err:
+        raise ValueError(f"transformer-lens 3.x or 4.x is required ({err})") from err
+    if major >= 4:
+        return "tl4-bridge"
+    if major == 3:
+        return "tl3-hooked-encoder"
+    raise ValueError(f"transformer-lens {version('transformer-lens')} is too old; need 3.x or 4.x")
+
+
+def supported_architectures(backend: Backend | None = None) -> dict[str, tuple[str, bool]]:
+    """HF architecture name -> ``(family, has_own_head)`` that ``load_classifier`` accepts on
+    ``backend`` (default: :func:`installed_backend`).
+
+    Example:
+        >>> sorted(supported_architectures("tl3-hooked-encoder"))[:2]
+        ['BertForSequenceClassification', 'BertModel']
+    """
+    backend = installed_backend() if backend is None else backend
+    if backend == "tl4-bridge":
+        return dict(SUPPORTED_ARCHITECTURES)
+    from synapse_lens.models.tl3_convert import TL3_FAMILIES
+
+    return {a: fh for a, fh in SUPPORTED_ARCHITECTURES.items() if fh[0] in TL3_FAMILIES}

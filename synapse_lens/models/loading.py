@@ -16,7 +16,6 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,11 @@ from synapse_lens.models.checkpoints import (
     check_right_padding,
     check_vocabulary,
     encoder_widths,
+    installed_backend,
     label_names,
     read_checkpoint,
     resolve_device,
+    supported_architectures,
     weights_fingerprint,
 )
 from synapse_lens.models.heads import EncoderWithHead, Pooling
@@ -62,40 +63,6 @@ def _check_single_label(arch: str, n_classes: int, problem_type: str | None) -> 
             "%s is a multi-label classifier: synapse_lens scores the argmax class (one label "
             "per text), so accuracy, recall and flip rates treat it as single-label", arch
         )
-
-
-def installed_backend() -> Backend:
-    """The TransformerLens backend of this environment: ``"tl4-bridge"`` for
-    transformer-lens 4.x, ``"tl3-hooked-encoder"`` for 3.x.
-
-    Raises:
-        ValueError: transformer-lens is missing or older than 3.
-    """
-    try:
-        major = int(version("transformer-lens").split(".")[0])
-    except (PackageNotFoundError, ValueError) as err:
-        raise ValueError(f"transformer-lens 3.x or 4.x is required ({err})") from err
-    if major >= 4:
-        return "tl4-bridge"
-    if major == 3:
-        return "tl3-hooked-encoder"
-    raise ValueError(f"transformer-lens {version('transformer-lens')} is too old; need 3.x or 4.x")
-
-
-def supported_architectures(backend: Backend | None = None) -> dict[str, tuple[str, bool]]:
-    """HF architecture name -> ``(family, has_own_head)`` that ``load_classifier`` accepts on
-    ``backend`` (default: :func:`installed_backend`).
-
-    Example:
-        >>> sorted(supported_architectures("tl3-hooked-encoder"))[:2]
-        ['BertForSequenceClassification', 'BertModel']
-    """
-    backend = installed_backend() if backend is None else backend
-    if backend == "tl4-bridge":
-        return dict(SUPPORTED_ARCHITECTURES)
-    from synapse_lens.models.tl3_convert import TL3_FAMILIES
-
-    return {a: fh for a, fh in SUPPORTED_ARCHITECTURES.items() if fh[0] in TL3_FAMILIES}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ removed (so, on TL 4.x, the Hugging Face spelling).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from torch import nn
@@ -109,3 +111,17 @@ def classifier_parameters(model: Any) -> tuple[tuple[str, int], ...]:
     params = named_parameters(model)
     head = "classifier.out_proj" if "classifier.out_proj.weight" in params else "classifier"
     return tuple((f"{head}.{p}", 0) for p in ("weight", "bias") if f"{head}.{p}" in params)
+
+
+@contextmanager
+def frozen_weights(model: Any) -> Iterator[None]:
+    """The weights without ``requires_grad`` for the duration (restored on any exit): the
+    backward pass then computes activation gradients only, never the weights'."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -173,7 +173,7 @@ def build_tl3_classifier(hf_model: nn.Module, tokenizer: Any, *, family: str,
 
     from transformer_lens import HookedTransformerConfig
 
-    from synapse_lens.models.loading import supported_architectures
+    from synapse_lens.models.checkpoints import supported_architectures
 
     config: Any = hf_model.config
     reason = tl3_unsupported_reason(config)

@@ -32,13 +32,7 @@ import pandas as pd
 
 from synapse_lens import __version__
 from synapse_lens.activations import cache_cls, predict_logits
-from synapse_lens.analysis.attribution import attribution_rankings, exact_ranking
-from synapse_lens.analysis.faithfulness import (
-    best_method,
-    faithfulness,
-    outlier_ablation,
-    outlier_units,
-)
+from synapse_lens.analysis.attribution import attribution_rankings
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes
 from synapse_lens.analysis.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.analysis.redundancy import redundancy
@@ -46,6 +40,13 @@ from synapse_lens.analysis.stability import bootstrap_stability
 from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_dir
 from synapse_lens.data import TextDataset, align_labels, truncation_stats
 from synapse_lens.experiments.engine import summarize
+from synapse_lens.experiments.faithfulness import (
+    best_method,
+    exact_ranking,
+    faithfulness,
+    outlier_ablation,
+    outlier_units,
+)
 from synapse_lens.experiments.selfrepair import self_repair
 from synapse_lens.experiments.suite import run_stress_tests
 from synapse_lens.experiments.sweeps import ablation_curve
@@ -247,7 +248,7 @@ def run_synapse(
     elif config.exact:
         logger.info("exact ranking skipped: on TL 3.x every single-unit condition is a full "
                     "forward pass (%d of them); call "
-                    "synapse_lens.analysis.attribution.exact_ranking to run it anyway",
+                    "synapse_lens.experiments.faithfulness.exact_ranking to run it anyway",
                     info.width(last))
     stress_cfg = config.stress_config(info.d_model)
     glob = [r for method in config.rankings for r in by_method[method]

@@ -288,7 +288,7 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
 
     Args:
         faithfulness: ``faithfulness`` table
-        (:func:`synapse_lens.analysis.faithfulness.faithfulness`). metric: which metric's gaps to
+        (:func:`synapse_lens.experiments.faithfulness.faithfulness`). metric: which metric's gaps to
         show. position: which edits (``cls`` / ``all``; tables without the column are used whole).
 
     Returns:

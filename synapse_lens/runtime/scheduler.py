@@ -30,8 +30,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.activations import _batches
 from synapse_lens.models import classifier_info
+from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.plain import PlainModel
 from synapse_lens.runtime.resume import BatchState, capture, named_parameters, resume
 
@@ -122,7 +122,7 @@ def run_resumed(
     results: list[Tensor | None] = [None] * len(jobs)
     if not jobs or pm.attached() or not pm.usable():
         return results
-    order, encodings = _batches(model, texts, batch_size, max_length)
+    order, encodings = length_sorted_batches(model, texts, batch_size, max_length)
     rows = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     points = sorted({job.point for job in jobs})
     d_model = classifier_info(model).d_model

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from synapse_lens import classifier_info, load_classifier
-from synapse_lens.activations import _run, cache_cls
+from synapse_lens.activations import cache_cls
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.engine import Condition, clean_run, run_conditions
@@ -24,6 +24,7 @@ from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
 from synapse_lens.interventions.edits import class_row, perturbed_weights, unit_output_weights
 from synapse_lens.interventions.hooks import add_noise, scale, set_value, zero_ablate
 from synapse_lens.models import installed_backend
+from synapse_lens.runtime.forward import forward
 from synapse_lens.runtime.plain import plain_model
 from synapse_lens.runtime.resume import capture, edit_point, named_parameters, resume, resume_point
 from synapse_lens.runtime.scheduler import Job, run_resumed
@@ -72,7 +73,7 @@ def case(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def _full(model: Any, texts: Any, hooks: list, batch_size: int = 4) -> torch.Tensor:
-    return _run(model, texts, [], batch_size=batch_size, max_length=ML, fwd_hooks=hooks,
+    return forward(model, texts, [], batch_size=batch_size, max_length=ML, fwd_hooks=hooks,
                 progress=False, desc="", engine="bridge")[1]
 
 
@@ -110,9 +111,9 @@ def test_plain_copy_is_the_bridge_bit_for_bit(case: dict) -> None:
              info.names.logits]
     texts = case["data"].texts
     hooks = [(info.names.resid_post(0), zero_ablate(model, info.names.resid_post(0), [1, 4]))]
-    plain = _run(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
+    plain = forward(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
                  progress=False, desc="")
-    bridge = _run(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
+    bridge = forward(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
                   progress=False, desc="", engine="bridge")
     assert torch.equal(plain[1], bridge[1])
     for name in names:
@@ -242,11 +243,11 @@ def test_a_sweep_runs_one_clean_forward(case: dict, monkeypatch: pytest.MonkeyPa
 
 def test_batches_are_tokenize_in_length_order(case: dict) -> None:
     """One tokenisation, padded per batch, gives exactly what tokenize() gives the batch."""
-    from synapse_lens.activations import _batches
     from synapse_lens.data import tokenize
+    from synapse_lens.runtime.batching import length_sorted_batches
 
     model, texts = case["model"], case["data"].texts
-    order, encodings = _batches(model, texts, 4, ML)
+    order, encodings = length_sorted_batches(model, texts, 4, ML)
     assert sorted(order.tolist()) == list(range(len(texts)))
     assert len(encodings) == -(-len(texts) // 4)
     for start, enc in zip(range(0, len(texts), 4), encodings):
@@ -255,7 +256,7 @@ def test_batches_are_tokenize_in_length_order(case: dict) -> None:
         assert torch.equal(enc["attention_mask"], ref["attention_mask"])
         assert enc["attention_mask"].dtype == ref["attention_mask"].dtype == torch.long
     with pytest.raises(ValueError, match="max_length"):
-        _batches(model, texts, 4, 1)
+        length_sorted_batches(model, texts, 4, 1)
 
 
 @needs_tl4

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synapse_lens.analysis.faithfulness import faithfulness
 from synapse_lens.analysis.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
 from synapse_lens.experiments.classwise import topk_overlap
 from synapse_lens.experiments.engine import CleanRun
+from synapse_lens.experiments.faithfulness import faithfulness
 from synapse_lens.experiments.redirect import logit_redirection, minimal_biases
 from synapse_lens.experiments.vulnerability import CURVE_COLUMNS, head_diagnostics, profile
 

@@ -10,9 +10,15 @@ import torch
 from scipy.stats import spearmanr
 
 from synapse_lens import cache_cls, fit_probes, from_lists, load_classifier
-from synapse_lens.analysis.attribution import attribution_rankings, exact_ranking
-from synapse_lens.analysis.faithfulness import best_method, faithfulness, outlier_units, verdict
+from synapse_lens.analysis.attribution import attribution_rankings
 from synapse_lens.analysis.rankings import Ranking
+from synapse_lens.experiments.faithfulness import (
+    best_method,
+    exact_ranking,
+    faithfulness,
+    outlier_units,
+    verdict,
+)
 from synapse_lens.experiments.sweeps import ablation_curve
 from synapse_lens.interventions.selection import Intervention
 from synapse_lens.models import classifier_info, installed_backend

@@ -16,7 +16,7 @@ random and bottom orders) and gives, per (hook, ranking method, metric):
 
 k = 0 (the clean run) and k = width (top = random = bottom by construction) are left out of
 the averages. With exact single-unit rankings
-(:func:`synapse_lens.analysis.attribution.exact_ranking`) the table also gives each ranking's
+(:func:`exact_ranking`) the table also gives each ranking's
 Spearman correlation with the exact one and the overlap of their top-k sets.
 
 :func:`outlier_units` finds units whose activation scale stands far above their layer's, and
@@ -31,13 +31,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from synapse_lens.activations import cache_cls
+from synapse_lens.analysis.attribution import (
+    ENGINE_METRIC,
+    Baseline,
+    Metric,
+    check_options,
+    token_mean,
+)
 from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.data import TextDataset
+from synapse_lens.experiments.engine import Condition, run_conditions, summarize
+from synapse_lens.experiments.sweeps import ablation_curve
+from synapse_lens.interventions.hooks import mean_ablate, zero_ablate
 from synapse_lens.metrics import HIGHER_IS_BETTER
+from synapse_lens.models import classifier_info
+from synapse_lens.names import Position
 
 FAITHFULNESS_COLUMNS = [
     "hook_name", "layer", "method", "intervention", "position", "metric", "ks", "n_seeds",
@@ -234,10 +249,6 @@ def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: 
     Example:
         >>> outlier_ablation(model, data, outlier_units(acts, acts.names))  # doctest: +SKIP
     """
-    from synapse_lens.experiments.engine import summarize
-    from synapse_lens.experiments.sweeps import ablation_curve
-    from synapse_lens.models import classifier_info
-
     info = classifier_info(model)
     rankings = []
     for hook, group in outliers.groupby("hook_name", sort=False):
@@ -256,3 +267,71 @@ def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: 
     table["neuron"] = table["method"].str.split(":").str[1].astype(int)
     table["method"] = "outlier"
     return table
+
+
+def exact_ranking(
+    model: Any,
+    data: TextDataset,
+    hook_name: str,
+    *,
+    metric: Metric = "margin",
+    baseline: Baseline = "zero",
+    position: Position = "cls",
+    stats: Any = None,
+    batch_size: int = 32,
+    max_length: int = 128,
+    progress: bool = False,
+) -> Ranking:
+    """The measured single-unit ablation ranking of one hook (``method="exact"``, global).
+
+    Costs ``width`` conditions of the experiment engine: each unit of ``hook_name`` is ablated
+    alone and the mean drop of ``metric`` over ``data`` is its score. At a layer output the
+    engine resumes from the cached residual stream, so the cost falls with depth (the last
+    layer's units cost a head evaluation each).
+
+    Args:
+        model, data, metric, baseline, position: as
+            :func:`~synapse_lens.analysis.attribution.attribution_rankings`.
+        hook_name: the hook to rank.
+        stats: for ``baseline="mean"`` at [CLS]: :class:`~synapse_lens.ClsActivations` holding
+            ``hook_name`` (default: the [CLS] mean of ``data``, cached here); at all positions
+            the mean over every real token of ``data`` is used.
+        batch_size, max_length, progress: as
+            :func:`~synapse_lens.analysis.attribution.attribution_rankings`.
+
+    Returns:
+        A :class:`~synapse_lens.analysis.rankings.Ranking` whose scores are measured drops.
+
+    Raises:
+        ValueError: bad arguments, an unknown hook.
+
+    Example:
+        >>> exact_ranking(model, data, names.resid_post(5)).top(3)  # doctest: +SKIP
+    """
+    check_options(metric, baseline, position)
+    info = classifier_info(model)
+    width = info.width(hook_name)
+    layer = info.names.layer_of(hook_name)
+    mean: Any = None
+    if baseline == "mean":
+        if position == "all" and info.names.parse(hook_name).site in ("embed", "resid_post",
+                                                                      "mlp_post"):
+            mean = token_mean(model, data, hook_name, batch_size=batch_size,
+                              max_length=max_length)
+        else:
+            mean = stats if stats is not None else cache_cls(
+                model, data.texts, names=[hook_name], progress=False, batch_size=batch_size,
+                max_length=max_length)
+
+    def hooks(unit: int) -> list[tuple[str, Any]]:
+        if baseline == "zero":
+            return [(hook_name, zero_ablate(model, hook_name, [unit], position=position))]
+        return [(hook_name, mean_ablate(model, hook_name, [unit], mean, position=position))]
+
+    conditions = [Condition({"unit": u}, partial(hooks, u)) for u in range(width)]
+    table = run_conditions(model, data, conditions, metrics=[ENGINE_METRIC[metric]],
+                           progress=progress, batch_size=batch_size, max_length=max_length,
+                           desc=f"exact ranking {hook_name}")
+    table = table.sort_values("unit", kind="stable")
+    drop = (table["clean_value"] - table["value"]).to_numpy(dtype=np.float64)
+    return Ranking(hook_name, layer, drop, GLOBAL, "exact")

@@ -1,0 +1,67 @@
+"""The full forward pass over a dataset, with hooks, keeping position 0 of the hooks it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from synapse_lens.runtime.batching import length_sorted_batches
+from synapse_lens.runtime.plain import plain_model
+
+#: A TransformerLens hook function: ``fn(activation, hook)`` returning the new activation (or
+#: None to keep it). Every intervention factory returns one.
+HookFn = Callable[[Tensor, Any], Tensor | None]
+
+
+def forward(
+    model: Any,
+    texts: Sequence[str],
+    names: Sequence[str],
+    *,
+    batch_size: int,
+    max_length: int,
+    fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]],
+    progress: bool,
+    desc: str,
+    engine: Literal["auto", "bridge"] = "auto",
+) -> tuple[dict[str, Tensor], Tensor]:
+    """One forward pass per batch (:func:`~synapse_lens.runtime.batching.length_sorted_batches`)
+    with ``fwd_hooks`` then save hooks that keep position 0; returns per-hook [n, d] tensors and
+    the logits, both in the input order. The one full forward of the package:
+    :func:`~synapse_lens.activations.cache_cls`, :func:`~synapse_lens.activations.predict_logits`
+    and every condition the resumed path cannot take run through it.
+
+    One forward per batch (texts sorted by length) with ``fwd_hooks`` then save hooks that keep
+    position 0; returns per-hook [n, d] tensors and the logits, both in the input order.
+
+    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.runtime.plain`; same
+    logits bit for bit, no bridge overhead) whenever the attached hooks allow it, else the
+    TransformerLens bridge; ``"bridge"`` always runs the bridge."""
+    order, batches = length_sorted_batches(model, texts, batch_size, max_length)
+    store: dict[str, list[Tensor]] = {name: [] for name in names}
+
+    def save_hook(name: str) -> HookFn:
+        # keyed by the requested name: TL 4 resolves aliases (hook.name may differ)
+        def hook_fn(act: Tensor, hook: Any) -> None:
+            kept = act[:, 0] if act.ndim == 3 else act
+            store[name].append(kept.detach().to("cpu", torch.float32).clone())
+
+        return hook_fn
+
+    hooks = [*fwd_hooks, *((name, save_hook(name)) for name in names)]
+    plain = plain_model(model) if engine == "auto" else None
+    outputs: list[Tensor] = []
+    with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
+        forward = (plain.logits if plain is not None and plain.usable() else
+                   lambda ids, mask: model(ids, attention_mask=mask))
+        for enc in tqdm(batches, desc=desc, disable=not progress):
+            logits = forward(enc["input_ids"], enc["attention_mask"])
+            outputs.append(logits.detach().to("cpu", torch.float32).clone())
+    inverse = torch.as_tensor(np.argsort(order, kind="stable"))
+    acts = {name: torch.cat(chunks)[inverse] for name, chunks in store.items()}
+    return acts, torch.cat(outputs)[inverse]
