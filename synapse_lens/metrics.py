@@ -19,7 +19,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-ALL = "__all__"
+from synapse_lens.schema import ALL
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,7 +37,7 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.metrics import logit_margin
 from synapse_lens.models import classifier_info
@@ -45,6 +45,7 @@ from synapse_lens.models.params import frozen_weights
 from synapse_lens.names import Position, check_position
 from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.plain import PlainModel, plain_model
+from synapse_lens.schema import GLOBAL
 
 Metric = Literal["margin", "logprob"]
 Baseline = Literal["zero", "mean"]

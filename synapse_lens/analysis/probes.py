@@ -32,9 +32,9 @@ from jaxtyping import Float, Int
 from tqdm.auto import tqdm
 
 from synapse_lens.activations import ClsActivations
-from synapse_lens.analysis.rankings import GLOBAL, Ranking, probeless_ranking
+from synapse_lens.analysis.rankings import Ranking, probeless_ranking
 from synapse_lens.data import TextDataset
-from synapse_lens.schema import PROBES_FILE, PROBES_SCHEMA
+from synapse_lens.schema import GLOBAL, PROBES_FILE, PROBES_SCHEMA
 
 logger = logging.getLogger(__name__)
 

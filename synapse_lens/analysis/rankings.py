@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float, Int
 
-GLOBAL = "__global__"
+from synapse_lens.schema import GLOBAL
+
 Method = Literal["probe", "probe_contribution", "probeless", "attribution", "exact"]
 RANKING_COLUMNS = ["hook_name", "layer", "neuron", "class", "method", "score", "rank"]
 

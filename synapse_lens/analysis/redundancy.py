@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from synapse_lens.activations import ClsActivations
 from synapse_lens.analysis.probes import ProbeResults, check_activations, coef_scores, fit_probe
+from synapse_lens.schema import ALL_HOOKS
 
-ALL = "__all__"  # the hook_name of the all-hooks scope
 DEFAULT_PERCENTS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0,
                                        100.0)
 REDUNDANCY_COLUMNS = ["scope", "hook_name", "layer", "selection", "draw", "percent", "k",
@@ -148,7 +148,7 @@ def redundancy(
                           results.config)
         scores = coef_scores(np.asarray(probe[-1].coef_, np.float64), probe[-1].classes_, None)
         coords = [(n, i) for n in results.names for i in range(acts[n].shape[1])]
-        scopes.append(("all", ALL, None, x, np.argsort(-scores, kind="stable"), coords))
+        scopes.append(("all", ALL_HOOKS, None, x, np.argsort(-scores, kind="stable"), coords))
     rows, minimal, neurons = [], [], []
     for scope, hook, layer, x, order, coords in tqdm(scopes, desc="redundancy",
                                                      disable=not progress):

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from synapse_lens.activations import ClsActivations
 from synapse_lens.analysis.probes import ProbeResults, check_activations, coef_scores, fit_probe
-from synapse_lens.analysis.rankings import GLOBAL, probeless_scores
+from synapse_lens.analysis.rankings import probeless_scores
+from synapse_lens.schema import GLOBAL
 
 STABILITY_COLUMNS = ["hook_name", "layer", "class", "method", "k", "resample", "jaccard"]
 SUMMARY_COLUMNS = ["hook_name", "layer", "class", "method", "k", "mean_jaccard", "std_jaccard",

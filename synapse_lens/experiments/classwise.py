@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from synapse_lens.activations import ClsActivations
-from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.sweeps import ablation_curve
 from synapse_lens.interventions.selection import Intervention, check_rankings
 from synapse_lens.metrics import CleanRun
+from synapse_lens.schema import GLOBAL
 
 #: ``ablated_class`` of the random-k control rows of :func:`class_matrix`.
 RANDOM = "__random__"

@@ -45,7 +45,7 @@ from synapse_lens.analysis.attribution import (
     check_options,
     token_mean,
 )
-from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.engine import Condition, run_conditions, summarize
 from synapse_lens.experiments.sweeps import ablation_curve
@@ -53,6 +53,7 @@ from synapse_lens.interventions.hooks import mean_ablate, zero_ablate
 from synapse_lens.metrics import HIGHER_IS_BETTER
 from synapse_lens.models import classifier_info
 from synapse_lens.names import Position
+from synapse_lens.schema import GLOBAL
 
 FAITHFULNESS_COLUMNS = [
     "hook_name", "layer", "method", "intervention", "position", "metric", "ks", "n_seeds",

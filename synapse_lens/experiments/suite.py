@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from synapse_lens.activations import ClsActivations
-from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.classwise import class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.experiments.engine import clean_run, summarize
@@ -32,6 +32,7 @@ from synapse_lens.experiments.redirect import (
     weight_redirection,
 )
 from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
+from synapse_lens.schema import GLOBAL
 
 
 @dataclass(frozen=True)

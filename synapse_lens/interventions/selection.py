@@ -24,7 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from synapse_lens.activations import ClsActivations
-from synapse_lens.analysis.rankings import GLOBAL, Ranking
+from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.interventions.hooks import (
     HookFn,
     Position,
@@ -37,6 +37,7 @@ from synapse_lens.interventions.hooks import (
     zero_ablate,
 )
 from synapse_lens.models import classifier_info
+from synapse_lens.schema import GLOBAL
 
 Kind = Literal["zero", "mean", "scale", "noise", "set"]
 

@@ -27,7 +27,7 @@ from synapse_lens.schema import REPORT_FILE, SUMMARY_FILE, TABLES_DIR
 
 class LazyTables(Mapping[str, pd.DataFrame]):
     """``tables/<name>.csv`` of a run directory as a read-only mapping; each table is read
-    (with :func:`synapse_lens.report.tables.read_table`) on first access and kept."""
+    (with :func:`synapse_lens.schema.read_table`) on first access and kept."""
 
     def __init__(self, directory: Path) -> None:
         self._dir = directory
@@ -41,7 +41,7 @@ class LazyTables(Mapping[str, pd.DataFrame]):
             path = self._dir / f"{name}.csv"
             if not path.is_file():
                 raise KeyError(f"no table {name!r} in {self._dir}; tables: {self._names()}")
-            from synapse_lens.report.tables import read_table
+            from synapse_lens.schema import read_table
 
             self._loaded[name] = read_table(path)
         return self._loaded[name]

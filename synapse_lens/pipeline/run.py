@@ -34,7 +34,7 @@ from synapse_lens import __version__
 from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.analysis.attribution import attribution_rankings
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes
-from synapse_lens.analysis.rankings import GLOBAL, Ranking, ranking_agreement, rankings_frame
+from synapse_lens.analysis.rankings import Ranking, ranking_agreement, rankings_frame
 from synapse_lens.analysis.redundancy import redundancy
 from synapse_lens.analysis.stability import bootstrap_stability
 from synapse_lens.atomic import MIN_FREE_BYTES, atomic_directory, check_output_dir
@@ -60,7 +60,7 @@ from synapse_lens.pipeline.config import (
 )
 from synapse_lens.pipeline.result import RunResult
 from synapse_lens.report import headline, prepare, write_report
-from synapse_lens.schema import RUN_SCHEMA, SUMMARY_FILE
+from synapse_lens.schema import GLOBAL, RUN_SCHEMA, SUMMARY_FILE, TABLES_DIR, save_tables
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +80,6 @@ def _subsample(data: TextDataset, cap: int | None, seed: int) -> TextDataset:
         raise ValueError(f"max_examples={cap} leaves too few examples of {rare} (each class needs "
                          "at least 2 for the probe and evaluation splits); raise max_examples")
     return dataclasses.replace(kept, name=data.name)
-
-
-def _write_tables(tables: dict[str, pd.DataFrame], directory: Path) -> None:
-    directory.mkdir()
-    for name, frame in tables.items():
-        frame.to_csv(directory / f"{name}.csv", index=False, float_format="%.6g")
 
 
 def check_out_dir(
@@ -363,7 +357,7 @@ def run_synapse(
     }
 
     with atomic_directory(out_dir) as tmp:
-        _write_tables(tables, tmp / "tables")
+        save_tables(tables, tmp / TABLES_DIR)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         write_report(tmp)
     logger.info("run written to %s", out_dir)

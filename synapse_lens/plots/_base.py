@@ -11,9 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from synapse_lens.schema import GLOBAL
+
 TEMPLATE = "plotly_white"
-GLOBAL = "__global__"  # rankings: the all-classes ranking (synapse_lens.analysis.rankings.GLOBAL)
-ALL = "__all__"  # experiments: whole-dataset metric rows (synapse_lens.experiments.engine.ALL)
 #: Line dash and marker of each unit set, so that overlapping lines stay distinguishable.
 ORDER_STYLES = {"top": ("solid", "circle"), "random": ("dash", "square"),
                 "bottom": ("dot", "diamond"), "all": ("dashdot", "triangle-up"),

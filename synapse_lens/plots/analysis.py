@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from synapse_lens.plots._base import (
-    GLOBAL,
     NothingToPlot,
     band,
     cell,
@@ -27,6 +26,7 @@ from synapse_lens.plots._base import (
     symbol,
     target_name,
 )
+from synapse_lens.schema import GLOBAL
 
 PROBE_COLUMNS = ["hook_name", "layer", "task", "split", "metric", "value"]
 

@@ -7,7 +7,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from synapse_lens.plots._base import (
-    GLOBAL,
     cell,
     facets,
     finish,
@@ -18,6 +17,7 @@ from synapse_lens.plots._base import (
     pick,
     require,
 )
+from synapse_lens.schema import GLOBAL
 
 
 def class_matrix_figure(matrix: pd.DataFrame, method: str = "probe",

@@ -8,8 +8,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from synapse_lens.plots._base import (
-    ALL,
-    GLOBAL,
     NothingToPlot,
     cell,
     color,
@@ -23,6 +21,7 @@ from synapse_lens.plots._base import (
     require,
     symbol,
 )
+from synapse_lens.schema import ALL, GLOBAL
 
 
 def _runs(df: pd.DataFrame) -> list[str]:

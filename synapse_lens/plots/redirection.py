@@ -11,8 +11,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from synapse_lens.plots._base import (
-    ALL,
-    GLOBAL,
     check_summary,
     clipped,
     color,
@@ -24,6 +22,7 @@ from synapse_lens.plots._base import (
     require,
     y_axis,
 )
+from synapse_lens.schema import ALL, GLOBAL
 
 
 def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") -> go.Figure:

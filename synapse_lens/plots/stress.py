@@ -10,8 +10,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from synapse_lens.plots._base import (
-    ALL,
-    GLOBAL,
     ORDER_COLORS,
     ORDER_STYLES,
     band,
@@ -29,6 +27,7 @@ from synapse_lens.plots._base import (
     pick,
     y_axis,
 )
+from synapse_lens.schema import ALL, GLOBAL
 
 
 def _curves(fig: go.Figure, part: pd.DataFrame, x: str, by: str, row: int, col: int,

@@ -3,7 +3,7 @@ CDN), and a comparison report across runs.
 
 A run directory holds ``summary.json`` (config, fingerprints, headline numbers, optional
 ``examples``: a list of ``{text, label, prediction}``) and ``tables/<name>.csv`` for the names
-in :data:`TABLE_NAMES`. :func:`write_report` turns it into ``report.html``;
+in :data:`~synapse_lens.schema.TABLE_NAMES`. :func:`write_report` turns it into ``report.html``;
 :func:`render_report` does the same from in-memory tables. Every data string (texts, class and
 hook names, summary fields) is HTML-escaped; a missing table leaves its section with a notice.
 
@@ -28,18 +28,16 @@ from synapse_lens.report.findings import findings
 from synapse_lens.report.headline import headline
 from synapse_lens.report.page import Section, page
 from synapse_lens.report.sections import SECTIONS, describe_model, generated_note, run_label
-from synapse_lens.report.tables import (
-    TABLE_NAMES,
-    prepare,
-    read_run,
-    save_tables,
-)
+from synapse_lens.report.tables import prepare
 from synapse_lens.schema import (
     COMPARISON_FILE,
     COMPARISON_SCHEMA,
     REPORT_FILE,
     SUMMARY_FILE,
+    TABLE_NAMES,
     TABLES_DIR,
+    read_run,
+    save_tables,
 )
 
 __all__ = [

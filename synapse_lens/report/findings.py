@@ -19,9 +19,7 @@ import pandas as pd
 
 from synapse_lens.report.targeted import FINDINGS as TARGETED_FINDINGS
 from synapse_lens.report.wording import (
-    ALL,
     FLIP,
-    GLOBAL,
     depth_sorted,
     neurons,
     pct,
@@ -29,6 +27,7 @@ from synapse_lens.report.wording import (
     select,
     where,
 )
+from synapse_lens.schema import ALL, GLOBAL
 
 #: Effects below this (a fraction: 0.005 = 0.5 points) are reported as negligible.
 NEGLIGIBLE = 0.005

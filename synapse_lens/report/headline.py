@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from synapse_lens.report.wording import ALL, GLOBAL, below_width, depth_sorted, select
+from synapse_lens.report.wording import below_width, depth_sorted, select
+from synapse_lens.schema import ALL, GLOBAL
 
 
 def _py(value: object) -> object:

@@ -14,9 +14,9 @@ import pandas as pd
 from synapse_lens import plots
 from synapse_lens.report.findings import findings
 from synapse_lens.report.page import Section, esc, figure_html, missing, table_html
+from synapse_lens.schema import GLOBAL
 
 Tables = Mapping[str, pd.DataFrame]
-GLOBAL = "__global__"
 TOP_K_SHOWN = 10
 MAX_EXAMPLES = 25
 

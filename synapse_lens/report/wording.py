@@ -7,8 +7,6 @@ from typing import SupportsFloat
 
 import pandas as pd
 
-GLOBAL = "__global__"
-ALL = "__all__"
 FLIP = "__flip__"
 
 

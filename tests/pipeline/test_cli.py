@@ -244,6 +244,11 @@ def test_run_synapse_returns_run_result(workdir: Path, tmp_path: Path) -> None:
     result = run_synapse(model, data, tmp_path / "api-run", config, progress=False)
     assert isinstance(result, RunResult) and result.summary["schema"] == "synapse_lens.run/1"
     assert result.summary["data"]["n"] == 40
+    # one schema: the report reads back every table the pipeline wrote (noise_summary included)
+    from synapse_lens.schema import TABLES_DIR, read_run
+
+    written = {p.stem for p in (result.path / TABLES_DIR).glob("*.csv")}
+    assert "noise_summary" in written and set(read_run(result.path)[0]) == written
 
 
 def _fake_zoo(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from synapse_lens.cli import main
 from synapse_lens.models.loading import installed_backend, supported_architectures
-from synapse_lens.report.tables import read_run
+from synapse_lens.schema import read_run
 from synapse_lens.testing import FAMILIES, TINY_WORDS, tiny_classifier_dir
 
 BACKEND = installed_backend()
