@@ -227,7 +227,7 @@ def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
                      eps_values=args.eps_values, biases=args.biases,
                      max_examples=args.max_examples, batch_size=args.batch_size,
                      max_length=max_length or args.max_length or RunConfig().max_length,
-                     device=args.device, seed=args.seed)
+                     seed=args.seed)
 
 
 def _finish(run_dir: str | os.PathLike[str], started: float) -> int:

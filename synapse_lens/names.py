@@ -13,8 +13,10 @@ site              meaning
 ================  =============================================================
 
 Each backend spells these differently (TL 4.x ``TransformerBridge`` vs TL 3.x
-``HookedEncoder``; FIELD-NOTES §2-3), so a :class:`HookNames` object is built per model and
-every other module asks it instead of writing a hook name by hand.
+``HookedEncoder``: a layer's output is ``blocks.{l}.hook_resid_post`` on the bridge and
+``blocks.{l}.hook_normalized_resid_post`` on ``HookedEncoder``; the pooled vector's hook depends on
+the family's head), so a :class:`HookNames` object is built per model and every other module asks
+it instead of writing a hook name by hand.
 
 Example:
     >>> names = HookNames(backend="tl4-bridge", n_layers=2, pooled="pooler.hook_out",

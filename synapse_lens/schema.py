@@ -6,11 +6,12 @@ own output (and refuse to touch anything else)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -206,3 +207,34 @@ def save_tables(tables: Mapping[str, pd.DataFrame], directory: str | os.PathLike
         df.to_csv(path, index=False, float_format=FLOAT_FORMAT)
         paths.append(path)
     return paths
+
+
+Config = TypeVar("Config")
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A frozen config dataclass as a JSON-ready dict: its fields in order, tuples as lists.
+
+    Example:
+        >>> from synapse_lens import RunConfig
+        >>> config_dict(RunConfig(ks=(1, 4)))["ks"]
+        [1, 4]
+    """
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(config).items()}
+
+
+def config_from_dict(cls: type[Config], data: Mapping[str, Any]) -> Config:
+    """The config ``cls`` from :func:`config_dict` output (or a JSON file's): lists become
+    tuples, keys that are not fields of ``cls`` (written by another version) are ignored, and the
+    class checks the values as on construction.
+
+    Example:
+        >>> from synapse_lens import RunConfig
+        >>> config_from_dict(RunConfig, {"ks": [1, 4], "removed_option": 1}).ks
+        (1, 4)
+    """
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in data.items() if k in known})
+

@@ -136,3 +136,21 @@ def test_no_private_package_names_outside_the_package(path: str) -> None:
                 bad += [f"{file.relative_to(root.parent)}:{node.lineno} imports {a.name}"
                         for a in node.names if a.name.startswith("_") and a.name != "__version__"]
     assert not bad, "\n".join(bad)
+
+
+def test_exports_are_visible_to_type_checkers_and_name_no_submodule() -> None:
+    """The lazy table and the ``TYPE_CHECKING`` imports list the same names from the same
+    modules, and no exported name shadows a submodule (``synapse_lens.x`` is one thing)."""
+    import synapse_lens
+
+    tree = ast.parse(MODULES["synapse_lens"].read_text())
+    typed = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                typed.update({a.name: imp.module for a in imp.names if a.asname == a.name})
+    assert typed == synapse_lens._EXPORTS
+    assert synapse_lens.__all__ == sorted(synapse_lens._EXPORTS)
+    submodules = {m.split(".")[1] for m in MODULES if m.count(".") >= 1}
+    assert not submodules & set(synapse_lens.__all__)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from jaxtyping import Int
 
 from synapse_lens.demo.datasets import DemoSplits
+from synapse_lens.schema import config_dict, config_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +75,12 @@ class ZooConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-ready dict."""
-        return asdict(self)
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ZooConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return config_from_dict(cls, data)
 
 
 

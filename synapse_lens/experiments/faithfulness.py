@@ -53,7 +53,7 @@ from synapse_lens.interventions.hooks import mean_ablate, zero_ablate
 from synapse_lens.metrics import HIGHER_IS_BETTER
 from synapse_lens.models import classifier_info
 from synapse_lens.names import Position
-from synapse_lens.schema import GLOBAL
+from synapse_lens.schema import ALL, GLOBAL
 
 FAITHFULNESS_COLUMNS = [
     "hook_name", "layer", "method", "intervention", "position", "metric", "ks", "n_seeds",
@@ -169,7 +169,7 @@ def faithfulness(
     by_key = {(r.hook_name, r.method): r for r in rankings if r.target == GLOBAL}
     exact_by_hook = {r.hook_name: r for r in exact}
     rows = []
-    table = ablation[(ablation["ranking"] == GLOBAL) & (ablation["class"] == "__all__")
+    table = ablation[(ablation["ranking"] == GLOBAL) & (ablation["class"] == ALL)
                      & ablation["metric"].isin([m for m in metrics if m in HIGHER_IS_BETTER])]
     for (hook, layer, method, metric), group in table.groupby(
             ["hook_name", "layer", "method", "metric"], sort=False):

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # numpy and pandas are imported where used: the CLI reads the
     import numpy as np
     import pandas as pd
 
+from synapse_lens.schema import ALL
+
 #: Default unit-set sizes, as fractions of each hook's width, log-spaced from 1 % (the full
 #: width is added as the explicit extreme: there top = random = bottom by construction, so it
 #: is never a headline). Four sizes: each size of a middle-layer curve costs about 10 forward
@@ -99,7 +101,7 @@ def outside_control(summary: pd.DataFrame, *, by: str, treated: str, control: st
         The matched rows with ``mean`` (treated), ``ci_low_control``, ``ci_high_control``,
         ``outside`` (bool).
     """
-    rows = summary[(summary["metric"] == metric) & (summary["class"] == "__all__")]
+    rows = summary[(summary["metric"] == metric) & (summary["class"] == ALL)]
     keys = list(keys)
     treat = rows[rows[by] == treated]
     ctrl = rows[rows[by] == control][[*keys, "mean", "ci_low", "ci_high"]]

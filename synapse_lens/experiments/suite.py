@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,7 +31,7 @@ from synapse_lens.experiments.redirect import (
     weight_redirection,
 )
 from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
-from synapse_lens.schema import GLOBAL
+from synapse_lens.schema import GLOBAL, config_dict, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -105,16 +104,12 @@ class StressConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        return config_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> StressConfig:
         """Build from :meth:`to_dict` output; unknown keys are ignored."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in values.items() if k in known}
-        return cls(**kwargs)
+        return config_from_dict(cls, values)
 
 
 def _extended(values: Sequence[float], cap: float | None) -> list[float]:

@@ -1,10 +1,11 @@
 """TransformerLens 4.x architecture adapters for encoder *classifiers*.
 
 TransformerLens ships adapters for ``BertForMaskedLM`` / ``RobertaForMaskedLM`` only; booting a
-``*ForSequenceClassification`` checkpoint with them silently drops the classifier (FIELD-NOTES
-§2). The adapters here reuse TL's own components (``BlockBridge``, ``AttentionBridge``,
-``MLPBridge``, ...) and TL's BERT adapter settings, map each family's module paths onto the same
-TL names, and replace the masked-LM head with the family's classification head, so that
+``*ForSequenceClassification`` checkpoint with them silently drops the classifier (its
+weights are not mapped and no warning is raised). The adapters here reuse TL's own components
+(``BlockBridge``, ``AttentionBridge``, ``MLPBridge``, ...) and TL's BERT adapter settings, map each
+family's module paths onto the same TL names, and replace the masked-LM head with the family's
+classification head, so that
 
 * ``blocks.{l}.hook_resid_post`` is HF ``hidden_states[l + 1]`` and ``blocks.{l}.mlp.hook_post``
   the MLP units, for every family;

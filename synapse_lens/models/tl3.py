@@ -3,9 +3,9 @@
 :class:`HookedEncoderClassifier` is a ``HookedEncoder`` (TL 3.9's BERT-style encoder: every
 ``blocks.{l}.…`` hook, ``to_tokens``, ``encoder_output``, ``W_Q``…) whose forward returns class
 logits instead of masked-LM logits: ``encoder_output`` → the checkpoint's head → ``hook_logits``.
-The MLM / NSP heads are removed (never computed: FIELD-NOTES §3). Hook names (see
-:mod:`synapse_lens.names`): layer ``l`` output ``blocks.{l}.hook_normalized_resid_post``, MLP
-units ``blocks.{l}.mlp.hook_post``, pooled vector ``pooler.hook_pooler_out`` (BERT's pooler) or
+The MLM / NSP heads are removed (never computed: a classifier reads the encoder output only). Hook
+names (see :mod:`synapse_lens.names`): layer ``l`` output ``blocks.{l}.hook_normalized_resid_post``,
+MLP units ``blocks.{l}.mlp.hook_post``, pooled vector ``pooler.hook_pooler_out`` (BERT's pooler) or
 ``hook_pooled`` (other heads), logits ``hook_logits``.
 
 Weights come from the HF model by hand (:mod:`synapse_lens.models.tl3_convert`): HookedEncoder

@@ -10,13 +10,13 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from synapse_lens.experiments.grids import DEFAULT_K_FRACTIONS, fitted_ks
 from synapse_lens.names import Position
+from synapse_lens.schema import config_dict, config_from_dict
 
 if TYPE_CHECKING:
     from synapse_lens.experiments.suite import StressConfig
@@ -77,7 +77,6 @@ class RunConfig:
         max_examples: cap on the texts analysed (stratified subsample; ``None``: all).
         test_size: probe held-out fraction; interventions are evaluated on that held-out part.
         batch_size, max_length: forward-pass batching and truncation.
-        device: ``"cpu"`` or ``"cuda"``.
         seed: seeds every random choice of the run.
     """
 
@@ -100,7 +99,6 @@ class RunConfig:
     test_size: float = 0.5
     batch_size: int = 32
     max_length: int = 64
-    device: Literal["cpu", "cuda"] = "cpu"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -128,8 +126,6 @@ class RunConfig:
             raise ValueError(f"k_fractions must lie in (0, 1], got {list(self.k_fractions)}")
         if self.max_examples is not None and self.max_examples < 20:
             raise ValueError(f"max_examples must be >= 20 (or None), got {self.max_examples}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
 
     @property
     def with_embeddings(self) -> bool:
@@ -137,8 +133,8 @@ class RunConfig:
         return self.layers is None if self.embeddings is None else self.embeddings
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        return dataclasses.asdict(self)
+        """JSON-ready settings (tuples become lists)."""
+        return config_dict(self)
 
     def grid(self, width: int, *, full: bool = False) -> tuple[int, ...]:
         """The unit-set sizes used on hooks of ``width`` units (see ``ks``); with ``full`` the
@@ -196,11 +192,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields
-        }
-        return cls(**kwargs)
+        return config_from_dict(cls, data)
 
 
 def default_stress_layers(layers: Sequence[int]) -> tuple[int, ...]:

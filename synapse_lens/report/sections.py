@@ -14,7 +14,7 @@ import pandas as pd
 from synapse_lens import plots
 from synapse_lens.report.findings import findings
 from synapse_lens.report.page import Section, esc, figure_html, missing, table_html
-from synapse_lens.schema import GLOBAL
+from synapse_lens.schema import ALL, GLOBAL
 
 Tables = Mapping[str, pd.DataFrame]
 TOP_K_SHOWN = 10
@@ -437,7 +437,7 @@ def _head_table(hd: pd.DataFrame) -> str:
     cols = [c for c in ("n", "margin_q10", "margin_median", "margin_q90", "margin_near_median",
                         "pooled_abs_max", "saturated_share", "pooled_cosine") if c in wide]
     shown = wide[cols].reset_index().rename(columns={"class": "predicted class"})
-    shown["predicted class"] = shown["predicted class"].replace({"__all__": "all"})
+    shown["predicted class"] = shown["predicted class"].replace({ALL: "all"})
     if "n" in shown:
         shown["n"] = shown["n"].astype(int)
     return table_html(shown.round(3))

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from synapse_lens.report.wording import pct, where
+from synapse_lens.schema import ALL
 
 Tables = Mapping[str, pd.DataFrame]
 #: Class pairs (and predicted classes) with fewer source examples are left out of the
@@ -166,10 +167,10 @@ def head_finding(t: Tables) -> str | None:
     if hd is None or hd.empty:
         return None
     wide = hd.pivot_table(index="class", columns="metric", values="value", aggfunc="first")
-    if "__all__" not in wide.index:
+    if ALL not in wide.index:
         return None
-    overall = wide.loc["__all__"]
-    classes = wide.drop(index="__all__")
+    overall = wide.loc[ALL]
+    classes = wide.drop(index=ALL)
     small = [str(c) for c in classes.index if classes.loc[c, "n"] < MIN_EXAMPLES]
     if len(small) < len(classes):
         classes = classes.drop(index=small)
