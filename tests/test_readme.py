@@ -44,8 +44,8 @@ def test_notebook_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     code = python_blocks()[0]
     code = substitute(code, 'sl.load_demo_classifier("sms-spam")',
                       'sl.load_demo_classifier("sms-spam", progress=False, '
-                      'config=__import__("synapse_lens.demo.zoo").zoo.ZooConfig('
-                      'max_train=256, steps=8))')
+                      'config=__import__("synapse_lens.demo.zoo", fromlist=["ZooConfig"])'
+                      '.ZooConfig(max_train=256, steps=8))')
     code = substitute(code, "data = splits.held_out", "data = splits.held_out.subset(range(120))")
     ns = run(code)
     assert len(shown) == 1 and len(shown[0].data) >= 3  # top, random, bottom curves
