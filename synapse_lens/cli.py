@@ -241,7 +241,7 @@ def _check_demo_config(config: Any) -> None:
     import transformers
 
     from synapse_lens.models import minilm_path
-    from synapse_lens.models.checkpoints import encoder_widths
+    from synapse_lens.models.families import encoder_widths
 
     base = transformers.AutoConfig.from_pretrained(minilm_path(), local_files_only=True,
                                                    trust_remote_code=False)

@@ -54,51 +54,15 @@ _TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 
-# TL 4.x bridge: hook name of the vector that the final classifier projection reads, per family
-# of the checkpoint's own head (see synapse_lens.models.adapters). Our own linear head over a bare
-# encoder reads the ``pooler`` module.
-_TL4_POOLED: dict[str, str] = {
-    "bert": "pooler.hook_out",  # BERT pooler (dense + tanh)
-    "roberta": "classifier.out_proj.hook_in",  # dense + tanh inside the head
-    "xlm-roberta": "classifier.out_proj.hook_in",
-    "electra": "classifier.out_proj.hook_in",  # dense + gelu inside the head
-    "distilbert": "classifier.hook_in",  # pre_classifier + ReLU
-    "albert": "classifier.hook_in",  # albert.pooler (dense) + tanh
-}
-_TL4_OWN_HEAD_POOLED = "pooler.hook_out"
-_TL4_LOGITS = "classifier.hook_out"
-_TL3_BERT_POOLED = "pooler.hook_pooler_out"  # HookedEncoder's own BERT pooler
-_TL3_POOLED = "hook_pooled"  # every other head (synapse_lens.models.tl3)
-_TL3_LOGITS = "hook_logits"
-
-
-def head_hooks(backend: Backend, family: str, own_head: bool) -> tuple[str, str]:
-    """``(pooled, logits)`` hook names of a classifier head.
-
-    Args:
-        backend: the TransformerLens backend.
-        family: model family (``"bert"``, ``"roberta"``, ``"xlm-roberta"``, ``"electra"``,
-            ``"distilbert"``, ``"albert"``).
-        own_head: ``True`` for the checkpoint's own head, ``False`` for a linear head supplied to
-            ``load_classifier(head=...)`` over a bare encoder.
-
-    Returns:
-        The hook name of the vector the final projection reads, and of the class logits.
-
-    Raises:
-        ValueError: unknown backend or family.
-
-    Example:
-        >>> head_hooks("tl4-bridge", "distilbert", own_head=True)
-        ('classifier.hook_in', 'classifier.hook_out')
-    """
-    if backend == "tl4-bridge":
-        if family not in _TL4_POOLED:
-            raise ValueError(f"unknown family {family!r}; expected one of {sorted(_TL4_POOLED)}")
-        return (_TL4_POOLED[family] if own_head else _TL4_OWN_HEAD_POOLED), _TL4_LOGITS
-    if backend == "tl3-hooked-encoder":
-        return (_TL3_BERT_POOLED if own_head and family == "bert" else _TL3_POOLED), _TL3_LOGITS
-    raise ValueError(f"unknown backend {backend!r}; expected one of {sorted(_TEMPLATES)}")
+# Hooks of the classifier head that do not depend on the family: the logits on each backend,
+# and the pooled vector of a user's head (TL 4.x bridge: our ``pooler`` module) or of TL 3.x
+# heads (``HookedEncoder``'s own BERT pooler; every other head, see synapse_lens.models.tl3).
+# The family-specific TL 4.x pooled hooks are in synapse_lens.models.families.
+TL4_OWN_HEAD_POOLED = "pooler.hook_out"
+TL4_LOGITS = "classifier.hook_out"
+TL3_BERT_POOLED = "pooler.hook_pooler_out"
+TL3_POOLED = "hook_pooled"
+TL3_LOGITS = "hook_logits"
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 
+from synapse_lens.models.families import FAMILIES as RECORDS
+
 Family = Literal["bert", "roberta", "xlm-roberta", "electra", "distilbert", "albert"]
-FAMILIES: tuple[Family, ...] = ("bert", "roberta", "xlm-roberta", "electra", "distilbert", "albert")
-#: Families whose tokenizers use RoBERTa's special tokens (<s>=0, <pad>=1, </s>=2, <unk>=3).
-_ROBERTA_SPECIALS = ("roberta", "xlm-roberta")
+#: Every supported family, in the order of :data:`synapse_lens.models.families.FAMILIES`.
+FAMILIES = cast("tuple[Family, ...]", tuple(RECORDS))
 
 #: Words the tiny tokenizers know, so that test texts do not all become [UNK].
 TINY_WORDS: tuple[str, ...] = tuple(
@@ -148,7 +149,7 @@ def tiny_vocab(family: Family) -> dict[str, int]:
     """A word-level vocabulary with the family's special tokens first (RoBERTa order for
     RoBERTa / XLM-RoBERTa, BERT order with [PAD]=0 otherwise)."""
     _check_family(family)
-    if family in _ROBERTA_SPECIALS:  # RoBERTa order: <s>=0, <pad>=1, </s>=2, <unk>=3
+    if RECORDS[family].roberta_tokens:  # RoBERTa order: <s>=0, <pad>=1, </s>=2, <unk>=3
         specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     else:
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -161,7 +162,7 @@ def tiny_tokenizer(family: Family) -> object:
     from transformers import BertTokenizerFast
 
     vocab = tiny_vocab(family)
-    if family not in _ROBERTA_SPECIALS:
+    if not RECORDS[family].roberta_tokens:
         return BertTokenizerFast(vocab=vocab, do_lower_case=True)
     return BertTokenizerFast(
         vocab=vocab,
@@ -174,71 +175,26 @@ def tiny_tokenizer(family: Family) -> object:
     )
 
 
-def _tiny_config(
-    family: Family, common: dict[str, Any], max_positions: int, embedding_size: int
-) -> Any:
+def _tiny_config(family: Family, n_layers: int, d_model: int, n_heads: int, d_mlp: int,
+                 n_classes: int, max_positions: int, embedding_size: int) -> Any:
+    """The tiny HF config: the family record's config class, width names and extra values."""
     import transformers
 
-    d_model, n_classes = common["hidden_size"], common["num_labels"]
-    if family == "bert":
-        return transformers.BertConfig(
-            max_position_embeddings=max_positions, pad_token_id=0, **common
-        )
-    if family in _ROBERTA_SPECIALS:
-        cls = transformers.RobertaConfig if family == "roberta" else transformers.XLMRobertaConfig
-        return cls(
-            max_position_embeddings=max_positions + 2,
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
-            type_vocab_size=1,
-            **common,
-        )
-    if family == "electra":
-        return transformers.ElectraConfig(
-            max_position_embeddings=max_positions,
-            pad_token_id=0,
-            embedding_size=embedding_size,
-            **common,
-        )
-    if family == "albert":
-        return transformers.AlbertConfig(
-            max_position_embeddings=max_positions,
-            pad_token_id=0,
-            bos_token_id=2,
-            eos_token_id=3,
-            embedding_size=embedding_size,
-            classifier_dropout_prob=0.0,
-            hidden_act="gelu",
-            **common,
-        )
-    # DistilBERT spells every width differently.
-    return transformers.DistilBertConfig(
-        vocab_size=common["vocab_size"],
-        dim=d_model,
-        n_layers=common["num_hidden_layers"],
-        n_heads=common["num_attention_heads"],
-        hidden_dim=common["intermediate_size"],
-        max_position_embeddings=max_positions,
-        pad_token_id=0,
-        dropout=0.0,
-        attention_dropout=0.0,
-        seq_classif_dropout=0.0,
-        initializer_range=common["initializer_range"],
-        num_labels=n_classes,
-        id2label=common["id2label"],
-        label2id=common["label2id"],
-    )
-
-
-_CLASSES: dict[str, tuple[str, str]] = {  # family -> (classifier class, bare encoder class)
-    "bert": ("BertForSequenceClassification", "BertModel"),
-    "roberta": ("RobertaForSequenceClassification", "RobertaModel"),
-    "xlm-roberta": ("XLMRobertaForSequenceClassification", "XLMRobertaModel"),
-    "electra": ("ElectraForSequenceClassification", "ElectraModel"),
-    "distilbert": ("DistilBertForSequenceClassification", "DistilBertModel"),
-    "albert": ("AlbertForSequenceClassification", "AlbertModel"),
-}
+    rec = RECORDS[family]
+    layers, width, mlp = rec.widths
+    values: dict[str, Any] = {
+        "vocab_size": len(tiny_vocab(family)), layers: n_layers, width: d_model,
+        rec.heads: n_heads, mlp: d_mlp, "num_labels": n_classes, "initializer_range": 0.2,
+        "id2label": {i: f"class_{i}" for i in range(n_classes)},
+        "label2id": {f"class_{i}": i for i in range(n_classes)},
+        **rec.tiny_config,
+    }
+    # RoBERTa-style position tables reserve pad_token_id + 1 rows before the first position
+    offset = int(rec.tiny_config["pad_token_id"]) + 1 if rec.positions_after_pad else 0
+    values["max_position_embeddings"] = max_positions + offset
+    if rec.embed_projection is not None:
+        values["embedding_size"] = embedding_size
+    return getattr(transformers, rec.config_class)(**values)
 
 
 def tiny_hf_classifier(
@@ -289,28 +245,16 @@ def tiny_hf_classifier(
     _check_family(family)
     if d_model % n_heads:
         raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
-    if embedding_size is not None and family not in ("electra", "albert"):
-        raise ValueError(
-            f"embedding_size applies to 'electra' and 'albert' only, not {family!r}"
-        )
-    common: dict[str, Any] = dict(
-        vocab_size=len(tiny_vocab(family)),
-        hidden_size=d_model,
-        num_hidden_layers=n_layers,
-        num_attention_heads=n_heads,
-        intermediate_size=d_mlp,
-        num_labels=n_classes,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        initializer_range=0.2,
-        id2label={i: f"class_{i}" for i in range(n_classes)},
-        label2id={f"class_{i}": i for i in range(n_classes)},
-    )
+    if embedding_size is not None and RECORDS[family].embed_projection is None:
+        with_width = [f for f, r in RECORDS.items() if r.embed_projection is not None]
+        raise ValueError(f"embedding_size applies to {with_width} only, not {family!r}")
     emb = embedding_size if embedding_size is not None else max(4, d_model // 2)
-    config = _tiny_config(family, common, max_positions, emb)
+    config = _tiny_config(family, n_layers, d_model, n_heads, d_mlp, n_classes, max_positions,
+                          emb)
     for key, value in (config_overrides or {}).items():
         setattr(config, key, value)
-    cls = getattr(transformers, _CLASSES[family][0 if with_head else 1])
+    rec = RECORDS[family]
+    cls = getattr(transformers, rec.classifier if with_head else rec.encoder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model: Any = cls(config)

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 import transformers
 
+from synapse_lens.models.families import FAMILIES, family_of_config
+
 
 def hf_reference(path: Path, texts: list[str], hooks: list[tuple[Any, Any]] = ()) -> Any:
     """Run the HF model saved at ``path`` (eager attention) on ``texts`` with ``hooks``
@@ -50,7 +52,7 @@ def hf_layer_applications(model: Any) -> list[tuple[Any, int]]:
     depth ``l`` and how many times that module has already run before (ALBERT shares layers)."""
     encoder = hf_encoder(model)
     config = model.config
-    if config.model_type == "albert":
+    if FAMILIES[family_of_config(config)].shares_layers:  # ALBERT's layer groups
         groups = encoder.encoder.albert_layer_groups
         out: list[tuple[Any, int]] = []
         calls: dict[int, int] = {}
@@ -60,19 +62,15 @@ def hf_layer_applications(model: Any) -> list[tuple[Any, int]]:
                 out.append((layer, calls.get(id(layer), 0)))
                 calls[id(layer)] = calls.get(id(layer), 0) + 1
         return out
-    layers = encoder.transformer.layer if config.model_type == "distilbert" else (
-        encoder.encoder.layer)
+    layers = encoder.get_submodule(FAMILIES[family_of_config(config)].layers)
     return [(layer, 0) for layer in layers]
 
 
 def hf_mlp_out_linear(layer: Any, model_type: str) -> Any:
     """The linear layer that reads a layer's MLP units (its input = the units after the
     activation)."""
-    if model_type == "distilbert":
-        return layer.ffn.lin2
-    if model_type == "albert":
-        return layer.ffn_output
-    return layer.output.dense
+    name = next(f for f in FAMILIES.values() if f.model_type == model_type).mlp_out
+    return layer.get_submodule(name)
 
 
 def hf_final_projection(model: Any) -> Any:

@@ -41,15 +41,3 @@ def test_errors() -> None:
         TL4.resid_post(1.0)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="nope"):  # TypeCheckError under jaxtyping, else ValueError
         HookNames(backend="nope", n_layers=1, pooled="p", logits="l")  # type: ignore[arg-type]
-
-
-def test_head_hooks_per_family() -> None:
-    from synapse_lens.names import head_hooks
-
-    assert head_hooks("tl4-bridge", "bert", own_head=True) == ("pooler.hook_out",
-                                                               "classifier.hook_out")
-    assert head_hooks("tl4-bridge", "electra", own_head=True)[0] == "classifier.out_proj.hook_in"
-    assert head_hooks("tl4-bridge", "albert", own_head=False)[0] == "pooler.hook_out"
-    assert head_hooks("tl3-hooked-encoder", "bert", own_head=True)[1] == "hook_logits"
-    with pytest.raises(ValueError, match="unknown family"):
-        head_hooks("tl4-bridge", "gpt2", own_head=True)

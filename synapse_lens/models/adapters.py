@@ -10,7 +10,7 @@ classification head, so that
 * ``blocks.{l}.hook_resid_post`` is HF ``hidden_states[l + 1]`` and ``blocks.{l}.mlp.hook_post``
   the MLP units, for every family;
 * ``classifier.hook_out`` carries the class logits, and the vector that the final projection
-  reads has a hook (see :func:`synapse_lens.names.tl4_head_hooks`).
+  reads has a hook (see :func:`synapse_lens.models.families.head_hooks`).
 
 ==============  ==================================  ==========================================
 family          encoder (HF paths)                  head
@@ -61,6 +61,7 @@ from transformer_lens.model_bridge.supported_architectures.roberta import (
 )
 from transformer_lens.utilities.attn_implementation import force_eager_attention
 
+from synapse_lens.models import families
 from synapse_lens.models.heads import EncoderWithHead
 from synapse_lens.models.shared_layers import unroll_albert
 
@@ -236,16 +237,6 @@ class AlbertClassifierAdapter(BertArchitectureAdapter):
         _install_head(self.components, hf_model, head)
 
 
-_ADAPTERS: dict[str, type] = {
-    "bert": BertClassifierAdapter,
-    "roberta": RobertaClassifierAdapter,
-    "xlm-roberta": RobertaClassifierAdapter,
-    "electra": ElectraClassifierAdapter,
-    "distilbert": DistilBertClassifierAdapter,
-    "albert": AlbertClassifierAdapter,
-}
-
-
 def adapter_for(family: str) -> type:
     """The adapter class for a model family (it handles both the checkpoint's own head and
     :class:`EncoderWithHead`).
@@ -253,9 +244,8 @@ def adapter_for(family: str) -> type:
     Raises:
         ValueError: unknown family.
     """
-    if family not in _ADAPTERS:
-        raise ValueError(f"no adapter for family {family!r}; known: {sorted(_ADAPTERS)}")
-    return _ADAPTERS[family]
+    adapter: type = globals()[families.family(family).tl4_adapter]
+    return adapter
 
 
 def build_bridge(

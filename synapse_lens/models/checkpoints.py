@@ -14,22 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from synapse_lens.models.families import FAMILIES
 from synapse_lens.names import Backend
 
-# HF architecture name -> (family, whether the checkpoint carries its own classifier head)
+#: HF architecture name -> (family, whether the checkpoint carries its own classifier head).
 SUPPORTED_ARCHITECTURES: dict[str, tuple[str, bool]] = {
-    "BertForSequenceClassification": ("bert", True),
-    "RobertaForSequenceClassification": ("roberta", True),
-    "XLMRobertaForSequenceClassification": ("xlm-roberta", True),
-    "ElectraForSequenceClassification": ("electra", True),
-    "DistilBertForSequenceClassification": ("distilbert", True),
-    "AlbertForSequenceClassification": ("albert", True),
-    "BertModel": ("bert", False),
-    "RobertaModel": ("roberta", False),
-    "XLMRobertaModel": ("xlm-roberta", False),
-    "ElectraModel": ("electra", False),
-    "DistilBertModel": ("distilbert", False),
-    "AlbertModel": ("albert", False),
+    arch: (f.name, arch == f.classifier)
+    for f in FAMILIES.values() for arch in (f.classifier, f.encoder)
 }
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -198,27 +189,6 @@ def check_right_padding(attention_mask: torch.Tensor) -> None:
             "so texts must be padded on the right (padding_side='right', the default)")
 
 
-def encoder_widths(config: Any, family: str) -> tuple[int, int, int, int]:
-    """``(n_layers, d_model, d_mlp, max_length)`` of an HF encoder config.
-
-    ``n_layers`` counts layer *applications* (ALBERT: ``num_hidden_layers * inner_group_num``);
-    ``max_length`` is the longest sequence the position table allows (RoBERTa-style tables
-    reserve ``pad_token_id + 1`` rows).
-    """
-    if family == "distilbert":
-        n_layers, d_model, d_mlp = config.n_layers, config.dim, config.hidden_dim
-    else:
-        n_layers, d_model, d_mlp = (
-            config.num_hidden_layers, config.hidden_size, config.intermediate_size
-        )
-    if family == "albert":
-        n_layers = n_layers * config.inner_group_num
-    max_positions = int(config.max_position_embeddings)
-    if family in ("roberta", "xlm-roberta"):
-        max_positions -= int(config.pad_token_id) + 1
-    return int(n_layers), int(d_model), int(d_mlp), max_positions
-
-
 def label_names(
     config: Any, n_classes: int, id2label: Mapping[int, str] | Sequence[str] | None
 ) -> tuple[str, ...]:
@@ -266,6 +236,4 @@ def supported_architectures(backend: Backend | None = None) -> dict[str, tuple[s
     backend = installed_backend() if backend is None else backend
     if backend == "tl4-bridge":
         return dict(SUPPORTED_ARCHITECTURES)
-    from synapse_lens.models.tl3_convert import TL3_FAMILIES
-
-    return {a: fh for a, fh in SUPPORTED_ARCHITECTURES.items() if fh[0] in TL3_FAMILIES}
+    return {a: fh for a, fh in SUPPORTED_ARCHITECTURES.items() if FAMILIES[fh[0]].tl3}

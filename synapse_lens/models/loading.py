@@ -27,7 +27,6 @@ from synapse_lens.models.checkpoints import (
     check_architecture,
     check_right_padding,
     check_vocabulary,
-    encoder_widths,
     installed_backend,
     label_names,
     read_checkpoint,
@@ -35,8 +34,9 @@ from synapse_lens.models.checkpoints import (
     supported_architectures,
     weights_fingerprint,
 )
+from synapse_lens.models.families import encoder_widths, head_hooks
 from synapse_lens.models.heads import EncoderWithHead, Pooling
-from synapse_lens.names import Backend, HookNames, head_hooks
+from synapse_lens.names import Backend, HookNames
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from synapse_lens.models.families import family
 from synapse_lens.models.loading import classifier_info
-
-#: HF attribute of the bare encoder inside each family's classifier.
-_PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "electra": "electra",
-           "distilbert": "distilbert", "albert": "albert"}
 
 
 def named_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -76,25 +73,16 @@ def unit_output_parameters(model: Any, hook_name: str) -> tuple[tuple[str, int],
         if site.site == "resid_post":
             return ((f"blocks.{site.layer}.ln2.w", 0), (f"blocks.{site.layer}.ln2.b", 0))
         return ((f"blocks.{site.layer}.mlp.W_out", 0),)
-    family, prefix = info.family, _PREFIX[info.family]
+    rec = family(info.family)
     if site.site == "embed":
         params = named_parameters(model)
-        projections = (f"{prefix}.embeddings_project",
-                       f"{prefix}.encoder.embedding_hidden_mapping_in")
-        for proj in projections:
-            if f"{proj}.weight" in params:
-                return ((f"{proj}.weight", 0), (f"{proj}.bias", 0))
-        return ((f"{prefix}.embeddings.LayerNorm.weight", 0),
-                (f"{prefix}.embeddings.LayerNorm.bias", 0))
-    if family == "distilbert":
-        base = f"distilbert.transformer.layer.{site.layer}"
-        out, norm = f"{base}.ffn.lin2", f"{base}.output_layer_norm"
-    elif family == "albert":  # one module (and weight copy) per layer application
-        base = f"albert.encoder.layer.{site.layer}"
-        out, norm = f"{base}.ffn_output", f"{base}.full_layer_layer_norm"
-    else:
-        base = f"{prefix}.encoder.layer.{site.layer}"
-        out, norm = f"{base}.output.dense", f"{base}.output.LayerNorm"
+        proj = f"{rec.prefix}.{rec.embed_projection}"
+        if rec.embed_projection is not None and f"{proj}.weight" in params:
+            return ((f"{proj}.weight", 0), (f"{proj}.bias", 0))
+        return ((f"{rec.prefix}.embeddings.LayerNorm.weight", 0),
+                (f"{rec.prefix}.embeddings.LayerNorm.bias", 0))
+    base = f"{rec.prefix}.{rec.layers}.{site.layer}"  # ALBERT: one module per application
+    out, norm = f"{base}.{rec.mlp_out}", f"{base}.{rec.output_norm}"
     if site.site == "mlp_post":
         return ((f"{out}.weight", 1),)
     return ((f"{norm}.weight", 0), (f"{norm}.bias", 0))

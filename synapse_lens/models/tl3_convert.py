@@ -29,8 +29,10 @@ import einops
 import torch
 from torch import Tensor
 
+from synapse_lens.models.families import FAMILIES
+
 #: Families HookedEncoder can represent (ELECTRA only without an embedding projection).
-TL3_FAMILIES: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "electra", "distilbert")
+TL3_FAMILIES: tuple[str, ...] = tuple(f.name for f in FAMILIES.values() if f.tl3)
 
 # HF hidden_act -> TransformerLens 3.x act_fn (same function).
 _ACTIVATIONS = {
@@ -42,8 +44,6 @@ _ACTIVATIONS = {
     "silu": "silu",
     "swish": "silu",
 }
-_PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "electra": "electra",
-           "distilbert": "distilbert"}
 
 
 def family_of(config: Any) -> str:
@@ -159,4 +159,4 @@ def encoder_state_dict(encoder: Any, config: Any) -> dict[str, Tensor]:
 
 def bare_encoder(hf_model: Any) -> Any:
     """The bare HF encoder inside a ``*ForSequenceClassification`` / ``EncoderWithHead``."""
-    return getattr(hf_model, _PREFIX[family_of(hf_model.config)])
+    return FAMILIES[family_of(hf_model.config)].encoder_of(hf_model)

@@ -37,6 +37,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from synapse_lens.models import EncoderWithHead, classifier_info
+from synapse_lens.models.families import FAMILIES
 
 logger = logging.getLogger(__name__)
 
@@ -171,23 +172,25 @@ Head = Callable[[Tensor, Tensor], Tensor]
 def _head_fn(root: nn.Module, family: str) -> tuple[Head, list[nn.Module]]:
     """The classifier head of ``root`` after the last layer — the statements of HF's
     ``*ForSequenceClassification.forward`` (or :class:`EncoderWithHead`) that follow the
-    encoder, calling the same modules — and the modules holding its parameters."""
+    encoder, calling the same modules — and the modules holding its parameters. Which
+    statements: the family record's head shape (:data:`~synapse_lens.models.families.HeadShape`).
+    """
     r: Any = root
     if isinstance(root, EncoderWithHead):
         return (lambda h, mask: r.classifier(r.pooler(h, mask))), [r.pooler, r.classifier]
-    if family == "bert":
-        return (lambda h, mask: r.classifier(r.dropout(r.bert.pooler(h)))), [
-            r.bert.pooler, r.classifier]
-    if family in ("roberta", "xlm-roberta", "electra"):
+    if family not in FAMILIES:
+        raise ValueError(f"no plain head for family {family!r}")
+    shape, enc = FAMILIES[family].head, FAMILIES[family].encoder_of(r)
+    if shape == "bert":  # pooler (dense + tanh) -> dropout -> classifier
+        return (lambda h, mask: r.classifier(r.dropout(enc.pooler(h)))), [enc.pooler, r.classifier]
+    if shape == "roberta":  # the classifier module reads the first token itself
         return (lambda h, mask: r.classifier(h)), [r.classifier]
-    if family == "distilbert":
+    if shape == "distilbert":
         return (lambda h, mask: r.classifier(r.dropout(torch.relu(r.pre_classifier(h[:, 0]))))), [
             r.pre_classifier, r.classifier]
-    if family == "albert":
-        return (lambda h, mask: r.classifier(r.dropout(
-            r.albert.pooler_activation(r.albert.pooler(h[:, 0]))))), [r.albert.pooler,
-                                                                      r.classifier]
-    raise ValueError(f"no plain head for family {family!r}")
+    # albert: pooler (dense) -> tanh -> dropout -> classifier
+    return (lambda h, mask: r.classifier(r.dropout(enc.pooler_activation(enc.pooler(h[:, 0]))))), [
+        enc.pooler, r.classifier]
 
 
 def plain_model(model: Any) -> PlainModel | None:

@@ -15,10 +15,11 @@ from synapse_lens import classifier_info, load_classifier
 from synapse_lens.activations import ClsActivations, cache_cls
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes
 from synapse_lens.analysis.rankings import GLOBAL, ranking_agreement, rankings_frame
-from synapse_lens.analysis.redundancy import ALL, redundancy
+from synapse_lens.analysis.redundancy import redundancy
 from synapse_lens.analysis.stability import bootstrap_stability, stability_summary
 from synapse_lens.data import align_labels, load_texts, train_test_split
 from synapse_lens.models import minilm_path
+from synapse_lens.schema import ALL_HOOKS as ALL
 
 pytestmark = pytest.mark.minilm
 

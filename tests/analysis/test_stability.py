@@ -10,8 +10,9 @@ import torch
 from synapse_lens.activations import ClsActivations
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes
 from synapse_lens.analysis.rankings import GLOBAL
-from synapse_lens.analysis.redundancy import ALL, redundancy
+from synapse_lens.analysis.redundancy import redundancy
 from synapse_lens.analysis.stability import bootstrap_stability, stability_summary
+from synapse_lens.schema import ALL_HOOKS as ALL
 
 H0, H1 = "blocks.0.hook_resid_post", "blocks.1.hook_resid_post"
 UNITS = (2, 5, 11)
