@@ -38,40 +38,41 @@ TABLES_DIR = "tables"
 #: Floats in the run directory's CSVs: six significant digits (byte-identical across reruns).
 FLOAT_FORMAT = "%.6g"
 
-#: table name -> what produces it (the CSV is ``tables/<name>.csv``). Summaries
-#: (``ablation_summary``, ``class_asymmetry``, ``redundancy_minimal``) are recomputed by
-#: :func:`prepare` when a run saved only the raw table; ``selectivity`` is derived from
-#: ``probes`` by the figure.
+#: table name -> what produces it (the CSV is ``tables/<name>.csv``; functions of
+#: ``synapse_lens``). Summaries (``ablation_summary``, ``class_asymmetry``,
+#: ``redundancy_minimal``) are recomputed by :func:`synapse_lens.report.tables.prepare` when a run
+#: saved only the raw table; ``selectivity`` is derived from ``probes`` by the figure.
 TABLE_NAMES: dict[str, str] = {
-    "probes": "probes.fit_probes(...).table",
-    "selectivity": "probes.ProbeResults.selectivity()",
-    "rankings": "rankings.rankings_frame(probe and probeless rankings)",
-    "agreement": "rankings.ranking_agreement(probe, probeless, ks)",
-    "stability": "stability.bootstrap_stability(...)",
-    "redundancy": "redundancy.redundancy(...).table",
-    "redundancy_minimal": "redundancy.redundancy(...).minimal",
-    "ablation": "sweeps.ablation_curve(...) (per seed)",
-    "ablation_summary": "experiments.summarize(ablation)",
-    "faithfulness": "faithfulness.faithfulness(ablation, exact=...)",
-    "outliers": "faithfulness.outlier_units(acts, hooks)",
-    "outlier_ablation": "pipeline.outlier_ablation(...) (summarised over seeds)",
-    "self_repair": "selfrepair.self_repair(...)[0]",
-    "self_repair_trace": "selfrepair.self_repair(...)[1]",
-    "class_matrix": "classwise.class_matrix(...)",
-    "class_asymmetry": "classwise.class_asymmetry(class_matrix)",
-    "overlap": "classwise.topk_overlap(per-class rankings, ks)",
-    "noise": "sweeps.noise_curve(...) (per seed)",
-    "noise_summary": "experiments.summarize(noise)",
-    "redirection": "redirect.redirection(...).weights (per seed)",
-    "redirection_logit": "redirect.redirection(...).logit_bias",
-    "minimal_bias": "redirect.redirection(...).minimal_bias",
-    "vulnerability": "vulnerability.targeted_redirection(...).profile",
-    "vulnerability_curves": "vulnerability.targeted_redirection(...).curves",
-    "head_diagnostics": "vulnerability.targeted_redirection(...).head",
+    "probes": "fit_probes(...).table",
+    "selectivity": "ProbeResults.selectivity()",
+    "rankings": "rankings_frame(probe, probeless, attribution and exact rankings)",
+    "agreement": "analysis.rankings.ranking_agreement(probe, probeless, ks)",
+    "stability": "bootstrap_stability(...)",
+    "redundancy": "redundancy(...).table",
+    "redundancy_minimal": "redundancy(...).minimal",
+    "ablation": "ablation_curve(...) (per seed)",
+    "ablation_summary": "summarize(ablation)",
+    "faithfulness": "faithfulness(ablation, exact=...)",
+    "outliers": "experiments.faithfulness.outlier_units(acts, hooks)",
+    "outlier_ablation": "experiments.faithfulness.outlier_ablation(...)",
+    "self_repair": "self_repair(...)[0]",
+    "self_repair_trace": "self_repair(...)[1]",
+    "class_matrix": "class_matrix(...)",
+    "class_asymmetry": "experiments.classwise.class_asymmetry(class_matrix)",
+    "overlap": "experiments.classwise.topk_overlap(per-class rankings, ks)",
+    "noise": "noise_curve(...) (per seed)",
+    "noise_summary": "summarize(noise)",
+    "redirection": "run_stress_tests(...)['redirection'] (per seed)",
+    "redirection_logit": "run_stress_tests(...)['redirection_logit']",
+    "minimal_bias": "run_stress_tests(...)['minimal_bias']",
+    "vulnerability": "targeted_redirection(...).profile",
+    "vulnerability_curves": "targeted_redirection(...).curves",
+    "head_diagnostics": "targeted_redirection(...).head",
 }
 
 
-#: Columns the report reads from each table (checked by :func:`prepare`).
+#: Columns the report reads from each table (checked by
+#: :func:`synapse_lens.report.tables.prepare`).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "probes": ("hook_name", "layer", "task", "split", "metric", "value"),
     "selectivity": ("hook_name", "layer", "metric", "selectivity"),
