@@ -30,6 +30,79 @@ _MISSING = {"", "nan", "na", "n/a", "null", "none"}
 _INT_RE = re.compile(r"[+-]?\d+")
 
 
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list after the one check every entry point makes: a non-empty sequence
+    of strings (not a single string).
+
+    Raises:
+        TypeError: a single string, or an entry that is not a string (its position is named).
+        ValueError: no texts.
+
+    Example:
+        >>> check_texts(("free cash", "see you"))
+        ['free cash', 'see you']
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not a single string")
+    out = list(texts)
+    if not out:
+        raise ValueError("empty dataset: no texts")
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
+    return out
+
+
+def stratified_split(
+    labels: Sequence[int] | np.ndarray,
+    *,
+    test_size: float | int | None = None,
+    train_size: float | int | None = None,
+    seed: int = 0,
+    label_names: Sequence[str] | None = None,
+    what: str = "the dataset",
+    sort: bool = True,
+) -> tuple[Int[np.ndarray, " n_train"], Int[np.ndarray, " n_test"]]:
+    """The one stratified, seeded split of synapse_lens: row indices ``(train, test)`` from
+    scikit-learn's ``train_test_split`` (``stratify=labels``, ``random_state=seed``), each
+    sorted (``sort=False``: in scikit-learn's shuffled order, to split a part again exactly as
+    scikit-learn would). Give ``test_size`` and/or ``train_size`` (a fraction in (0, 1) or a
+    count), as scikit-learn takes them.
+
+    Raises:
+        ValueError: a fraction outside (0, 1); a class with fewer than 2 rows (named, with the
+            counts, by ``label_names``); a split scikit-learn cannot stratify (``what`` names
+            the data in the message).
+
+    Example:
+        >>> train, test = stratified_split([0, 1] * 50, test_size=0.2, seed=0)
+        >>> len(train), len(test)
+        (80, 20)
+    """
+    from sklearn.model_selection import train_test_split as split
+
+    y = np.asarray(labels, dtype=np.int64)
+    for name, size in (("test_size", test_size), ("train_size", train_size)):
+        if isinstance(size, float) and not 0.0 < size < 1.0:
+            raise ValueError(f"{name} must be a fraction in (0, 1) or a count, got {size}")
+    counts = np.bincount(y)
+    if counts[counts > 0].min() < 2:
+        names = list(label_names or ())
+        names += [str(i) for i in range(len(names), counts.size)]
+        shown = {names[i]: int(c) for i, c in enumerate(counts) if c > 0}
+        raise ValueError(f"every class needs at least 2 examples for a stratified split, got "
+                         f"{shown}")
+    try:
+        train, test = split(np.arange(y.size), test_size=test_size, train_size=train_size,
+                            random_state=seed, stratify=y)
+    except ValueError as err:
+        raise ValueError(f"cannot split {what} (n={y.size}, test_size={test_size}, "
+                         f"train_size={train_size}): {err}") from err
+    if sort:
+        train, test = np.sort(train), np.sort(test)
+    return train.astype(np.int64), test.astype(np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class TextDataset:
     """Labelled texts.
@@ -52,16 +125,11 @@ class TextDataset:
     name: str = "dataset"
 
     def __post_init__(self) -> None:
-        texts = tuple(self.texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
+        texts = tuple(check_texts(self.texts))
         labels = np.asarray(self.labels)
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(
                 f"labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
-        if len(texts) == 0:
-            raise ValueError("empty dataset: no texts")
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels; they must match")
         names = tuple(str(x) for x in self.label_names)
@@ -187,17 +255,10 @@ def from_lists(
         >>> from_lists(["a", "b"], [1, 0], label_names=["neg", "pos"]).label_names
         ('neg', 'pos')
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    texts = list(texts)
+    texts = check_texts(texts)
     labels_list = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
-    if not texts:
-        raise ValueError("empty dataset: no texts")
     if len(texts) != len(labels_list):
         raise ValueError(f"{len(texts)} texts but {len(labels_list)} labels; they must match")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is {text!r} ({type(text).__name__}), expected str")
     ids, names = _encode_labels(labels_list, label_names)
     ds = TextDataset(tuple(texts), ids, names, name)
     _check_two_classes(ds)
@@ -437,23 +498,10 @@ def train_test_split(
     Example:
         >>> train, test = train_test_split(ds, 0.25, seed=0)  # doctest: +SKIP
     """
-    from sklearn.model_selection import train_test_split as split
-
     _check_two_classes(ds)
-    if isinstance(test_size, float) and not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1) or a count, got {test_size}")
-    counts = np.bincount(ds.labels)
-    if counts[counts > 0].min() < 2:
-        raise ValueError("every class needs at least 2 examples for a stratified split, got "
-                         f"counts {dict(zip(ds.label_names, counts.tolist()))}")
-    idx = np.arange(len(ds))
-    try:
-        train_idx, test_idx = split(idx, test_size=test_size, random_state=seed,
-                                    stratify=ds.labels)
-    except ValueError as err:
-        raise ValueError(f"cannot split {ds.name!r} (n={len(ds)}, test_size={test_size}): "
-                         f"{err}") from err
-    train, test = ds.subset(np.sort(train_idx)), ds.subset(np.sort(test_idx))
+    train_idx, test_idx = stratified_split(ds.labels, test_size=test_size, seed=seed,
+                                           label_names=ds.label_names, what=repr(ds.name))
+    train, test = ds.subset(train_idx), ds.subset(test_idx)
     return (TextDataset(train.texts, train.labels, ds.label_names, f"{ds.name}/train"),
             TextDataset(test.texts, test.labels, ds.label_names, f"{ds.name}/test"))
 
@@ -482,14 +530,7 @@ def tokenize(model: Any, texts: Sequence[str], max_length: int = 128) -> dict[st
     from synapse_lens.models import classifier_info
 
     info = classifier_info(model)
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("no texts to tokenise")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
+    texts = check_texts(texts)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
     enc = model.tokenizer(texts, padding=True, truncation=True,

@@ -36,8 +36,8 @@ def test_reprs_are_short_and_say_what_matters(tiny_bert) -> None:  # type: ignor
     acts = cache_cls(tiny_bert, data.texts, progress=False)
     probes = fit_probes(acts, data, progress=False)
     ranking = Ranking(info.names.resid_post(1), 1, np.arange(info.d_model, dtype=float))
-    splits = DemoSplits("demo", ("a", "b"), tuple(texts[:20]), np.array([0, 1] * 10),
-                        tuple(texts[20:]), np.array([0, 1, 0, 1]))
+    splits = DemoSplits("demo", from_lists(texts[:20], [0, 1] * 10, ["a", "b"]),
+                        from_lists(texts[20:], [0, 1, 0, 1], ["a", "b"]))
     for obj, must in ((acts, "ClsActivations(n=24, hooks="), (probes, "ProbeResults(hooks="),
                       (ranking, "top=[31, 30, 29, 28, 27, ...]"),
                       (splits, "DemoSplits(task='demo', train=20 {'a': 10, 'b': 10}")):

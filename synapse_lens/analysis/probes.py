@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from synapse_lens.activations import ClsActivations
 from synapse_lens.analysis.rankings import Ranking, probeless_ranking
-from synapse_lens.data import TextDataset
+from synapse_lens.data import TextDataset, stratified_split
 from synapse_lens.schema import GLOBAL, PROBES_FILE, PROBES_SCHEMA
 
 logger = logging.getLogger(__name__)
@@ -438,19 +438,9 @@ def resolve_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Explicit ``(train_idx, test_idx)`` checked, or a stratified seeded split of ``y``
     (``label_names`` name the classes in error messages)."""
-    from sklearn.model_selection import train_test_split
-
     if split is None:
-        counts = np.bincount(y)
-        if counts[counts > 0].min() < 2:
-            names = list(label_names or ())
-            names += [str(i) for i in range(len(names), counts.size)]
-            shown = {names[i]: int(c) for i, c in enumerate(counts) if c > 0}
-            raise ValueError("every class needs at least 2 examples for a stratified split, "
-                             f"got {shown}")
-        train, test = train_test_split(np.arange(y.size), test_size=config.test_size,
-                                       random_state=config.seed, stratify=y)
-        return np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)
+        return stratified_split(y, test_size=config.test_size, seed=config.seed,
+                                label_names=label_names, what="the cached examples")
     train, test = (np.asarray(s, dtype=np.int64).reshape(-1) for s in split)
     if train.size == 0 or test.size == 0:
         raise ValueError("train and test indices must both be non-empty")

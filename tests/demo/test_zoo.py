@@ -15,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from synapse_lens.data import TextDataset
 from synapse_lens.demo import zoo
 from synapse_lens.demo.datasets import (
-    dataset_fingerprint,
     make_splits,
     read_sms_spam,
     read_trec6,
@@ -44,11 +44,15 @@ def _key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def _parts(data: TextDataset) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
+    return data.texts, data.labels, data.label_names
+
+
 # --- readers -----------------------------------------------------------------------------------
 
 
 def test_sms_spam_reader_counts_names_and_recovered_rows() -> None:
-    texts, labels, names = read_sms_spam()
+    texts, labels, names = _parts(read_sms_spam())
     assert names == ("ham", "spam")
     assert len(texts) == len(labels) == 5159
     assert np.bincount(labels).tolist() == [4517, 642]
@@ -63,7 +67,7 @@ def test_sms_reader_splits_merged_rows_and_validates(tmp_path: Path) -> None:
     path = tmp_path / "sms.csv"
     path.write_text(',spam,text\n0,0,"hi there\nspam\tWIN cash now\nham\tok see you"\n'
                     '1,1,WIN  cash NOW\n2,0,fine\n3,1,fine\n', encoding="utf-8")
-    texts, labels, _ = read_sms_spam(path)
+    texts, labels, _ = _parts(read_sms_spam(path))
     # "WIN cash now" appears twice with one label: kept once; "fine" has two labels: dropped
     assert texts == ("hi there", "WIN cash now", "ok see you")
     assert labels.tolist() == [0, 1, 0]
@@ -76,7 +80,7 @@ def test_sms_reader_splits_merged_rows_and_validates(tmp_path: Path) -> None:
 
 
 def test_trec6_reader_dedupes() -> None:
-    texts, labels, names = read_trec6()
+    texts, labels, names = _parts(read_trec6())
     assert names == TRECS
     assert len(texts) == 5380  # 15,452 lines in the file, most questions repeated
     assert np.bincount(labels, minlength=6).tolist() == [86, 1152, 1245, 1215, 824, 858]
@@ -87,7 +91,7 @@ def test_trec6_reader_drops_conflicting_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "q.txt"
     path.write_text("HUM:ind Who is he ?\nLOC:city Where is it ?\nNUM:date Who is  he ?\n"
                     "LOC:other where is it ?\nDESC:def What is a cat ?\n\n", encoding="utf-8")
-    texts, labels, names = read_trec6(path)
+    texts, labels, names = _parts(read_trec6(path))
     assert texts == ("Where is it ?", "What is a cat ?")
     assert names == ("DESC", "HUM", "LOC", "NUM")  # sorted names, conflicting ones included
     assert labels.tolist() == [2, 0]
@@ -105,30 +109,30 @@ def test_splits_disjoint_stratified_deterministic(task: str) -> None:
     cfg = ZOO_CONFIGS[task]
     splits = demo_splits(task)
     assert splits.label_names == data.label_names
-    assert len(splits.train_texts) == min(cfg.max_train, round(len(data.texts) * 0.75))
-    assert abs(len(splits.held_out_texts) - cfg.held_out * len(data.texts)) <= 1
-    assert not {_key(t) for t in splits.train_texts} & {_key(t) for t in splits.held_out_texts}
-    for labels in (splits.train_labels, splits.held_out_labels):  # stratified
+    assert len(splits.train.texts) == min(cfg.max_train, round(len(data.texts) * 0.75))
+    assert abs(len(splits.held_out.texts) - cfg.held_out * len(data.texts)) <= 1
+    assert not {_key(t) for t in splits.train.texts} & {_key(t) for t in splits.held_out.texts}
+    for labels in (splits.train.labels, splits.held_out.labels):  # stratified
         share = np.bincount(labels, minlength=len(data.label_names)) / len(labels)
         overall = np.bincount(data.labels) / len(data.labels)
         assert np.abs(share - overall).max() < 0.01
     again = demo_splits(task)
-    assert again.train_texts == splits.train_texts
-    assert again.held_out_texts == splits.held_out_texts
-    assert np.array_equal(again.held_out_labels, splits.held_out_labels)
+    assert again.train.texts == splits.train.texts
+    assert again.held_out.texts == splits.held_out.texts
+    assert np.array_equal(again.held_out.labels, splits.held_out.labels)
     other = demo_splits(task, ZooConfig(seed=cfg.seed + 1, max_train=cfg.max_train))
-    assert other.held_out_texts != splits.held_out_texts
+    assert other.held_out.texts != splits.held_out.texts
     with pytest.raises(ValueError, match="read-only"):
-        splits.train_labels[0] = 1
+        splits.train.labels[0] = 1
 
 
 def test_held_out_does_not_depend_on_max_train() -> None:
     data = read_trec6()
     big = make_splits("trec-6", data, held_out=0.25, max_train=10_000, seed=0)
     small = make_splits("trec-6", data, held_out=0.25, max_train=64, seed=0)
-    assert big.held_out_texts == small.held_out_texts
-    assert len(small.train_texts) == 64 and set(small.train_texts) <= set(big.train_texts)
-    assert set(small.train_labels.tolist()) == set(range(6))
+    assert big.held_out.texts == small.held_out.texts
+    assert len(small.train.texts) == 64 and set(small.train.texts) <= set(big.train.texts)
+    assert set(small.train.labels.tolist()) == set(range(6))
 
 
 def test_split_and_fingerprint_validation() -> None:
@@ -137,10 +141,11 @@ def test_split_and_fingerprint_validation() -> None:
         split_indices(labels, held_out=1.5, max_train=10, seed=0)
     with pytest.raises(ValueError, match="max_train"):
         split_indices(labels, held_out=0.5, max_train=0, seed=0)
-    with pytest.raises(ValueError, match="2 texts but 1 labels"):
-        dataset_fingerprint(["a", "b"], [0])
-    assert dataset_fingerprint(["a", "b"], [0, 1]) != dataset_fingerprint(["a", "b"], [1, 0])
-    assert dataset_fingerprint(["ab", "c"], [0, 0]) != dataset_fingerprint(["a", "bc"], [0, 0])
+    def fingerprint(texts: tuple[str, ...], labels: list[int]) -> str:
+        return TextDataset(texts, np.array(labels), ("x", "y")).fingerprint
+
+    assert fingerprint(("a", "b"), [0, 1]) != fingerprint(("a", "b"), [1, 0])
+    assert fingerprint(("ab", "c"), [0, 0]) != fingerprint(("a", "bc"), [0, 0])
 
 
 # --- config, registry, paths -------------------------------------------------------------------
@@ -206,10 +211,9 @@ def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: igno
     assert len(manifest["base_model_sha256"]) == 64
     assert manifest["config"] == TINY.to_dict() and manifest["seed"] == 3
     assert manifest["steps"] == 2 and manifest["epochs"] == 1.0  # 2 x 16 = 32 texts
-    assert manifest["n_train"] == 32 == len(splits.train_texts)
-    assert manifest["n_held_out"] == len(splits.held_out_texts) > 100
-    assert manifest["held_out_fingerprint"] == dataset_fingerprint(
-        splits.held_out_texts, splits.held_out_labels)
+    assert manifest["n_train"] == 32 == len(splits.train.texts)
+    assert manifest["n_held_out"] == len(splits.held_out.texts) > 100
+    assert manifest["held_out_fingerprint"] == splits.held_out.fingerprint
     assert manifest["build_seconds"] > 0 and manifest["versions"]["torch"] == torch.__version__
     # the saved checkpoint is the evaluated model, and the hooked model agrees with it
     import transformers
@@ -219,16 +223,16 @@ def test_build_writes_checkpoint_and_manifest(tiny_build) -> None:  # type: igno
 
     hf = transformers.AutoModelForSequenceClassification.from_pretrained(target).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(target)
-    hf_pred = predict(hf, tokenizer, splits.held_out_texts, TINY, progress=False)
+    hf_pred = predict(hf, tokenizer, splits.held_out.texts, TINY, progress=False)
     # a reloaded near-tie may flip one prediction; the manifest rounds to 6 decimals
-    recomputed = float((hf_pred == splits.held_out_labels).mean())
+    recomputed = float((hf_pred == splits.held_out.labels).mean())
     assert abs(recomputed - manifest["held_out_accuracy"]) <= 1 / len(hf_pred) + 1e-6
-    share = np.bincount(splits.held_out_labels).max() / len(splits.held_out_labels)
+    share = np.bincount(splits.held_out.labels).max() / len(splits.held_out.labels)
     assert manifest["held_out_majority_rate"] == pytest.approx(share, abs=1e-6)
     assert 0.0 <= manifest["held_out_macro_f1"] <= 1.0
     info = classifier_info(model)
     assert info.id2label == TRECS and info.source == str(target)
-    enc = tokenizer(list(splits.held_out_texts), truncation=True, max_length=TINY.max_length,
+    enc = tokenizer(list(splits.held_out.texts), truncation=True, max_length=TINY.max_length,
                     padding=True, return_tensors="pt")
     with torch.inference_mode():
         logits = model(enc["input_ids"], attention_mask=enc["attention_mask"])
@@ -340,11 +344,11 @@ def test_drug_reviews_keep_their_own_held_out_file() -> None:
 
     splits = demo_splits("drug-reviews")
     test = read_drug_reviews("test")
-    assert set(splits.held_out_texts) <= set(test.texts)
-    assert len(splits.held_out_texts) == 342  # one test review also occurs in the train file
-    assert not {_key(t) for t in splits.train_texts} & {_key(t) for t in splits.held_out_texts}
-    assert len(splits.train_texts) == 546 and demo_splits("drug-reviews").train_texts == (
-        splits.train_texts)
+    assert set(splits.held_out.texts) <= set(test.texts)
+    assert len(splits.held_out.texts) == 342  # one test review also occurs in the train file
+    assert not {_key(t) for t in splits.train.texts} & {_key(t) for t in splits.held_out.texts}
+    assert len(splits.train.texts) == 546 and demo_splits("drug-reviews").train.texts == (
+        splits.train.texts)
     small = demo_splits("drug-reviews", ZooConfig(max_train=100))
-    assert len(small.train_texts) == 100 and small.held_out_texts == splits.held_out_texts
-    assert abs(np.mean(small.train_labels) - np.mean(splits.train_labels)) < 0.01  # stratified
+    assert len(small.train.texts) == 100 and small.held_out.texts == splits.held_out.texts
+    assert abs(np.mean(small.train.labels) - np.mean(splits.train.labels)) < 0.01  # stratified

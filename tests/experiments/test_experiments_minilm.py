@@ -29,7 +29,8 @@ def sms_model() -> tuple[object, TextDataset]:
 
     from synapse_lens.demo.datasets import read_sms_spam
 
-    texts, labels, names = read_sms_spam()
+    sms = read_sms_spam()
+    texts, labels, names = sms.texts, sms.labels, sms.label_names
     rng = np.random.default_rng(0)
     pick = np.concatenate([rng.choice(np.flatnonzero(labels == c), N_PER_CLASS, replace=False)
                            for c in (0, 1)])
