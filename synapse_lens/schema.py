@@ -22,6 +22,8 @@ GLOBAL = "__global__"
 ALL = "__all__"
 #: ``hook_name`` of the redundancy scope that pools every analysed hook.
 ALL_HOOKS = "__all__"
+#: ``target`` of a minimal-bias row for the smallest change of prediction (to any class).
+FLIP = "__flip__"
 
 #: ``summary.json`` of a run directory holds ``{"schema": RUN_SCHEMA, ...}``.
 RUN_SCHEMA = "synapse_lens.run/1"

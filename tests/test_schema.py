@@ -10,7 +10,7 @@ import pytest
 from synapse_lens import RunConfig
 from synapse_lens.demo.train import ZooConfig
 from synapse_lens.experiments.suite import StressConfig
-from synapse_lens.schema import ALL, GLOBAL, REQUIRED_COLUMNS, TABLE_NAMES, config_dict
+from synapse_lens.schema import ALL, FLIP, GLOBAL, REQUIRED_COLUMNS, TABLE_NAMES, config_dict
 
 
 @pytest.mark.parametrize("config", [RunConfig(ks=(1, 4), rankings=("probe",)),
@@ -28,7 +28,8 @@ def test_every_required_table_has_a_name() -> None:
 
 
 def test_sentinels_are_spelled_once() -> None:
-    """``"__global__"`` and ``"__all__"`` are written in schema.py only; everyone imports them."""
+    """``"__global__"``, ``"__all__"`` and ``"__flip__"`` are written in schema.py only; everyone
+    imports them."""
     import ast
     from pathlib import Path
 
@@ -37,5 +38,5 @@ def test_sentinels_are_spelled_once() -> None:
     root = Path(synapse_lens.__file__).parent
     spelled = sorted(str(path.relative_to(root)) for path in root.rglob("*.py")
                      for node in ast.walk(ast.parse(path.read_text()))
-                     if isinstance(node, ast.Constant) and node.value in (GLOBAL, ALL))
-    assert spelled == ["schema.py"] * 3  # GLOBAL, ALL, ALL_HOOKS
+                     if isinstance(node, ast.Constant) and node.value in (GLOBAL, ALL, FLIP))
+    assert spelled == ["schema.py"] * 4  # GLOBAL, ALL, ALL_HOOKS, FLIP

@@ -33,6 +33,13 @@ from synapse_lens.schema import ALL
 #: is never a headline). Four sizes: each size of a middle-layer curve costs about 10 forward
 #: passes of the layers above it (3 rankings x top/bottom, 5 random draws, shared).
 DEFAULT_K_FRACTIONS: tuple[float, ...] = (0.01, 0.05, 0.25, 0.50)
+#: Noise levels (in units of each unit's [CLS] std) and relative weight-perturbation sizes
+#: tried first, and the caps the run extends them to (doubling) until top-k units differ from
+#: random ones. The one set of defaults: ``RunConfig``, ``StressConfig`` and ``redirection``.
+DEFAULT_SIGMAS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+SIGMA_CAP = 64.0
+DEFAULT_EPS: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0)
+EPS_CAP = 8.0
 
 
 def fitted_ks(width: int, fractions: Sequence[float] = DEFAULT_K_FRACTIONS, *,

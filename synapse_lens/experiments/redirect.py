@@ -29,6 +29,7 @@ import torch
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.engine import CLEAN_KEY, Condition, clean_run, run_conditions
+from synapse_lens.experiments.grids import DEFAULT_EPS, bias_grid
 from synapse_lens.interventions.edits import (
     WeightSlice,
     class_id,
@@ -41,8 +42,8 @@ from synapse_lens.interventions.edits import (
 from synapse_lens.interventions.selection import check_rankings, check_seeds, select_units
 from synapse_lens.metrics import CleanRun, Metric, score
 from synapse_lens.models import classifier_info
+from synapse_lens.schema import FLIP
 
-FLIP = "__flip__"
 REDIRECT_METRICS = ("flip_rate", "true_prob", "accuracy", "pred_share")
 
 
@@ -238,8 +239,8 @@ def redirection(
     rankings: Sequence[Ranking],
     k: int,
     *,
-    eps_values: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.5),
-    biases: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0),
+    eps_values: Sequence[float] = DEFAULT_EPS,
+    biases: Sequence[float] | None = None,
     n_seeds: int = 5,
     seed: int = 0,
     clean: CleanRun | None = None,
@@ -251,7 +252,9 @@ def redirection(
 
     Args:
         model, data, rankings, k, eps_values, n_seeds, seed: see :func:`weight_redirection`.
-        biases: see :func:`logit_redirection`.
+        biases: see :func:`logit_redirection` (``None``: fitted to the measured minimal
+            flipping biases, :func:`~synapse_lens.experiments.grids.bias_grid`, as the stress
+            suite does).
         clean, batch_size, max_length, progress: see
             :func:`~synapse_lens.experiments.engine.run_conditions`.
 
@@ -269,4 +272,7 @@ def redirection(
     weights = weight_redirection(model, data, rankings, k, eps_values, n_seeds=n_seeds,
                                  seed=seed, clean=clean, batch_size=batch_size,
                                  max_length=max_length, progress=progress)
-    return RedirectionTables(weights, logit_redirection(clean, biases), minimal_biases(clean))
+    minimal = minimal_biases(clean)
+    if biases is None:
+        biases = bias_grid(minimal[minimal["target"] == FLIP]["bias"].to_numpy())
+    return RedirectionTables(weights, logit_redirection(clean, biases), minimal)

@@ -23,15 +23,21 @@ from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.classwise import class_asymmetry, class_matrix, topk_overlap
 from synapse_lens.experiments.engine import clean_run, summarize
-from synapse_lens.experiments.grids import bias_grid, extend_until, geometric, outside_control
+from synapse_lens.experiments.grids import (
+    DEFAULT_EPS,
+    DEFAULT_SIGMAS,
+    bias_grid,
+    extend_until,
+    geometric,
+    outside_control,
+)
 from synapse_lens.experiments.redirect import (
-    FLIP,
     logit_redirection,
     minimal_biases,
     weight_redirection,
 )
 from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
-from synapse_lens.schema import GLOBAL, config_dict, config_from_dict
+from synapse_lens.schema import FLIP, GLOBAL, config_dict, config_from_dict
 
 
 @dataclass(frozen=True)
@@ -74,16 +80,16 @@ class StressConfig:
     class_k: int = 10
     class_ks: tuple[int, ...] | None = None
     noise_k: int = 10
-    sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     sigma_cap: float | None = None
     noise_seeds: int = 2
     noise_relative: bool = True
     weight_k: int = 10
     scope: Literal["last", "all"] = "last"
-    eps_values: tuple[float, ...] = (0.0, 0.1, 0.5)
+    eps_values: tuple[float, ...] = DEFAULT_EPS
     eps_cap: float | None = None
     weight_seeds: int = 2
-    biases: tuple[float, ...] | None = (0.0, 0.5, 1.0, 2.0, 4.0)
+    biases: tuple[float, ...] | None = None
     seed: int = 0
     batch_size: int = 32
     max_length: int = 128

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from synapse_lens.experiments.grids import DEFAULT_K_FRACTIONS, fitted_ks
+from synapse_lens.experiments.grids import (
+    DEFAULT_EPS,
+    DEFAULT_K_FRACTIONS,
+    DEFAULT_SIGMAS,
+    EPS_CAP,
+    SIGMA_CAP,
+    fitted_ks,
+)
 from synapse_lens.names import Position
 from synapse_lens.schema import config_dict, config_from_dict
 
@@ -26,12 +33,6 @@ RANKING_METHODS = ("probe", "probeless", "attribution", "probe_contribution")
 
 #: Where the residual-stream edits are made: [CLS] only, and every position.
 POSITIONS: tuple[Position, ...] = ("cls", "all")
-#: Noise levels and weight-perturbation sizes tried first, and the caps they are extended to
-#: (doubling) until top-k units differ from random ones.
-DEFAULT_SIGMAS = (0.0, 0.5, 1.0, 2.0, 4.0)
-SIGMA_CAP = 64.0
-DEFAULT_EPS = (0.0, 0.1, 0.3, 1.0)
-EPS_CAP = 8.0
 
 
 @dataclass(frozen=True)

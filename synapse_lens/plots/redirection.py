@@ -22,7 +22,7 @@ from synapse_lens.plots._base import (
     require,
     y_axis,
 )
-from synapse_lens.schema import ALL, GLOBAL
+from synapse_lens.schema import ALL, FLIP, GLOBAL
 
 
 def weight_redirection_figure(summary: pd.DataFrame, metric: str = "flip_rate") -> go.Figure:
@@ -134,10 +134,10 @@ def minimal_bias_figure(minimal: pd.DataFrame) -> go.Figure:
     require(minimal, ["target", "bias"], "minimal_bias")
     fig = make_subplots(rows=1, cols=2, subplot_titles=[
         "smallest bias that changes the prediction", "smallest bias that redirects to class"])
-    flips = minimal[minimal["target"] == "__flip__"]
+    flips = minimal[minimal["target"] == FLIP]
     fig.add_trace(go.Histogram(x=flips["bias"], name="flip", marker_color="#1f77b4",
                                showlegend=False), row=1, col=1)
-    others = minimal[minimal["target"] != "__flip__"]
+    others = minimal[minimal["target"] != FLIP]
     for j, target in enumerate(dict.fromkeys(others["target"].astype(str))):
         fig.add_trace(go.Box(y=others.loc[others["target"].astype(str) == target, "bias"],
                              name=label(target), marker_color=color(j), showlegend=False,

@@ -19,7 +19,6 @@ import pandas as pd
 
 from synapse_lens.report.targeted import FINDINGS as TARGETED_FINDINGS
 from synapse_lens.report.wording import (
-    FLIP,
     depth_sorted,
     neurons,
     pct,
@@ -27,7 +26,7 @@ from synapse_lens.report.wording import (
     select,
     where,
 )
-from synapse_lens.schema import ALL, GLOBAL
+from synapse_lens.schema import ALL, FLIP, GLOBAL
 
 #: Effects below this (a fraction: 0.005 = 0.5 points) are reported as negligible.
 NEGLIGIBLE = 0.005

@@ -7,8 +7,6 @@ from typing import SupportsFloat
 
 import pandas as pd
 
-FLIP = "__flip__"
-
 
 def round1(value: SupportsFloat) -> str:
     """One decimal, never "-0.0" (numpy and pandas scalars welcome)."""
