@@ -22,6 +22,8 @@ from typing import Any
 
 import common
 
+from synapse_lens import ExecOptions
+
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = common.parser(__doc__.splitlines()[0], n=256, reps=3).parse_args(argv)
@@ -39,18 +41,18 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     info = classifier_info(model)
     names = info.names.layer_outputs()
     data = from_lists(list(texts), labels, label_names=names_)
-    batch = {"batch_size": args.batch_size, "max_length": args.max_length}
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
     last = info.names.resid_post(info.n_layers - 1)
 
     approx = attribution_rankings(model, data, [last], baseline="mean", per_class=False,
-                                  **batch)[0]
-    exact = exact_ranking(model, data, last, baseline="mean", **batch)
+                                  options=opts)[0]
+    exact = exact_ranking(model, data, last, baseline="mean", options=opts)
     rho = float(spearmanr(approx.scores, exact.scores)[0])
 
     fns = {
-        "cache_cls": lambda: cache_cls(model, texts, names=names, progress=False, **batch),
-        "attribution": lambda: attribution_rankings(model, data, names, **batch),
-        "exact_last": lambda: exact_ranking(model, data, last, **batch),
+        "cache_cls": lambda: cache_cls(model, texts, names=names, options=opts),
+        "attribution": lambda: attribution_rankings(model, data, names, options=opts),
+        "exact_last": lambda: exact_ranking(model, data, last, options=opts),
     }
     times = common.interleave(fns, args.reps, args.device)
     base = common.median(times["cache_cls"])

@@ -21,6 +21,8 @@ import common
 import numpy as np
 import torch
 
+from synapse_lens import ExecOptions
+
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = common.parser(__doc__.splitlines()[0], n=256, reps=5).parse_args(argv)
@@ -57,9 +59,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
                     head(hidden[:, 0]).cpu()
         return go
 
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
+
     def ours() -> None:
-        cache_cls(model, texts, names=names, batch_size=args.batch_size,
-                  max_length=args.max_length, progress=False)
+        cache_cls(model, texts, names=names, options=opts)
 
     def bridge() -> None:
         with torch.inference_mode():
@@ -77,8 +80,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     rows = [(name, common.median(t), common.median(t) / base, min(t), max(t))
             for name, t in times.items()]
     # correctness: cache_cls equals the HF hidden states at [CLS]
-    acts = cache_cls(model, texts[:64], names=names, batch_size=args.batch_size,
-                     max_length=args.max_length, progress=False)
+    acts = cache_cls(model, texts[:64], names=names, options=opts)
     enc = tok(list(texts[:64]), padding=True, truncation=True, max_length=args.max_length,
               return_tensors="pt").to(args.device)
     with torch.inference_mode():

@@ -29,6 +29,8 @@ from typing import Any
 
 import common
 
+from synapse_lens import ExecOptions
+
 
 def _status(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -49,7 +51,8 @@ def child(args: Any) -> None:
     texts, _, labels = common.sms(args.n)
     model = common.load_minilm(args, labels)
     names = classifier_info(model).names.layer_outputs()
-    cache_cls(model, texts[:8], names=names, progress=False)  # warm the allocator and caches
+    cache_cls(model, texts[:8], names=names,
+              options=ExecOptions(progress=False))  # warm the allocator and caches
     gc.collect()
     cuda = args.device == "cuda"  # GPU: the allocator's own peak counter
     if cuda:
@@ -61,8 +64,8 @@ def child(args: Any) -> None:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         reset = cuda
-    acts = cache_cls(model, texts, names=names, batch_size=args.batch_size,
-                     max_length=args.max_length, progress=False)
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
+    acts = cache_cls(model, texts, names=names, options=opts)
     peak = torch.cuda.max_memory_allocated() if cuda else _status("VmHWM")
     kept = sum(t.numel() * t.element_size() for t in acts.acts.values())
     longest = max(len(x) for x in model.tokenizer(list(texts), truncation=True,

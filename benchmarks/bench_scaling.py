@@ -18,6 +18,8 @@ from typing import Any
 import common
 import numpy as np
 
+from synapse_lens import ExecOptions
+
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     p = common.parser(__doc__.splitlines()[0], n=0, reps=1)
@@ -38,24 +40,22 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     rng = np.random.default_rng(args.seed)
     rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
                 for layer in range(info.n_layers)]
-    kw = dict(batch_size=args.batch_size, max_length=args.max_length)
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
     cells: dict[tuple[int, int], float] = {}
     warm = TextDataset(tuple(all_texts[:8]), np.asarray(all_labels[:8]), names)
     run_conditions(model, warm, ablation_conditions(model, warm, rankings, [16],
-                   orders=("random",), n_seeds=1, seed=0, spec=None, stats=None, **kw),
-                   progress=False, **kw)
+                   orders=("random",), n_seeds=1, options=opts), options=opts)
     for n in args.sizes:
         data = TextDataset(tuple(all_texts[:n]), np.asarray(all_labels[:n]), names)
-        clean = clean_run(model, data, **kw)
+        clean = clean_run(model, data, options=opts)
         for seeds in args.seeds:
             runs = []
             for _ in range(args.reps):
                 conds = ablation_conditions(model, data, rankings, [16], orders=("random",),
-                                             n_seeds=seeds, seed=args.seed, spec=None,
-                                             stats=None, **kw)
+                                             n_seeds=seeds, seed=args.seed, options=opts)
                 common.sync(args.device)
                 start = time.perf_counter()
-                run_conditions(model, data, conds, clean=clean, progress=False, **kw)
+                run_conditions(model, data, conds, clean=clean, options=opts)
                 common.sync(args.device)
                 runs.append(time.perf_counter() - start)
             cells[(n, len(conds))] = common.median(runs)

@@ -6,7 +6,7 @@ layer output of MiniLM-L6). Contenders, on the same texts and batches, interleav
 * ``fast``     — ``run_conditions`` as the library runs it: each condition resumes from the
   clean residual cached at its layer, only the later layers and the head re-run;
 * ``naive``    — a full forward through the TransformerLens bridge per condition
-  (``run_with_hooks`` semantics; ``run_conditions(fast=False)``);
+  (``run_with_hooks`` semantics; ``ExecOptions(engine="full")``);
 * ``plain``    — a full forward per condition, on the plain HF copy (no bridge overhead, no
   resuming): separates the two sources of the speed-up;
 * ``flop_min`` — the FLOP-minimal execution, written directly against a separately loaded plain
@@ -19,12 +19,15 @@ Usage: ``python benchmarks/bench_sweep.py [--n 128] [--ks 1 16] [--n-seeds 2] [-
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
 import common
 import numpy as np
 import torch
+
+from synapse_lens import ExecOptions
 
 
 def _setup(args: Any) -> dict[str, Any]:
@@ -42,15 +45,15 @@ def _setup(args: Any) -> dict[str, Any]:
     layers = range(info.n_layers) if args.layers is None else args.layers
     rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
                 for layer in layers]
-    kw = dict(batch_size=args.batch_size, max_length=args.max_length)
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
 
     def conditions() -> list[Any]:
         return ablation_conditions(model, data, rankings, args.ks, orders=("top", "random",
                                     "bottom"), n_seeds=args.n_seeds, seed=args.seed, spec=None,
-                                    stats=None, **kw)
+                                    stats=None, options=opts)
 
-    return {"model": model, "info": info, "data": data, "rankings": rankings, "kw": kw,
-            "conditions": conditions, "clean": clean_run(model, data, **kw)}
+    return {"model": model, "info": info, "data": data, "rankings": rankings, "opts": opts,
+            "conditions": conditions, "clean": clean_run(model, data, options=opts)}
 
 
 def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
@@ -113,20 +116,22 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     from synapse_lens.runtime.forward import forward
 
     s = _setup(args)
-    model, data, kw, clean = s["model"], s["data"], s["kw"], s["clean"]
+    model, data, opts, clean = s["model"], s["data"], s["opts"], s["clean"]
     n_conditions = len(s["conditions"]())
     tables: dict[str, Any] = {}
 
     def engine(fast: bool) -> Any:
         def go() -> None:
-            tables[fast] = run_conditions(model, data, s["conditions"](), clean=clean,
-                                          progress=False, fast=fast, **kw)
+            tables[fast] = run_conditions(
+                model, data, s["conditions"](), clean=clean,
+                options=dataclasses.replace(opts, engine="fast" if fast else "full"))
         return go
 
     def plain() -> None:
         for cond in s["conditions"]():
             _, logits = forward(model, data.texts, [], fwd_hooks=list(cond.hooks()),
-                             progress=False, desc="", **kw)
+                                progress=False, desc="", batch_size=opts.batch_size,
+                                max_length=opts.max_length)
             score(logits, clean)
 
     minimal = flop_minimal(args, s)
@@ -141,7 +146,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     reference = minimal()
     conds = s["conditions"]()
     ldiff = max(float((predict_logits(model, data.texts, fwd_hooks=list(conds[i].hooks()),
-                                      **kw) - reference[i]).abs().max())
+                                      options=opts) - reference[i]).abs().max())
                 for i in range(0, len(conds), max(1, len(conds) // 6)))
     rows = [(name, med[name], med[name] / med["fast"], min(t), max(t))
             for name, t in times.items()]

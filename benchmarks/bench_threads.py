@@ -24,6 +24,8 @@ from typing import Any
 
 import common
 
+from synapse_lens import ExecOptions
+
 _OTHER_JOB = ("import torch\ntorch.set_num_threads(2)\na = torch.randn(384, 384)\n"
               "while True:\n    a = torch.tanh(a @ a)")
 SETTINGS = {  # label -> (threads, OMP_WAIT_POLICY; "" leaves libgomp's default)
@@ -38,12 +40,12 @@ def child(args: Any) -> None:
 
     texts, _, labels = common.sms(args.n)
     model = common.load_minilm(args, labels)
-    kw = dict(batch_size=args.batch_size, max_length=args.max_length)
-    predict_logits(model, texts[:args.batch_size], **kw)
+    opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
+    predict_logits(model, texts[:args.batch_size], options=opts)
     times = []
     for _ in range(args.reps):
         start = time.perf_counter()
-        predict_logits(model, texts, **kw)
+        predict_logits(model, texts, options=opts)
         times.append(time.perf_counter() - start)
     print(json.dumps({"median": common.median(times)}))
 

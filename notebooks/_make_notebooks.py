@@ -37,15 +37,19 @@ FAST,
 RENDERER,
 """import torch
 
-from synapse_lens import classifier_info
-from synapse_lens.activations import cache_cls
-from synapse_lens.data import train_test_split
-from synapse_lens.experiments.engine import summarize
+from synapse_lens import (
+    ExecOptions,
+    ablation_curve,
+    cache_cls,
+    classifier_info,
+    fit_probes,
+    load_demo_classifier,
+    rankings_frame,
+    summarize,
+    train_test_split,
+)
+from synapse_lens.demo.zoo import ZooConfig
 from synapse_lens.plots import ablation_figure, probe_figure, ranking_figure
-from synapse_lens.analysis.probes import fit_probes
-from synapse_lens.analysis.rankings import rankings_frame
-from synapse_lens.experiments.sweeps import ablation_curve
-from synapse_lens.demo.zoo import ZooConfig, load_demo_classifier
 
 torch.manual_seed(0)""",
 """md:## 1. Load a fine-tuned classifier as a hooked TransformerLens model""",
@@ -56,9 +60,10 @@ data = splits.held_out  # a TextDataset the classifier never saw in training
 if FAST:
     data, _ = train_test_split(data, test_size=len(data) - 120, seed=0)
 print(info.architecture, info.n_layers, "layers;", len(data), "held-out texts;", info.id2label)
-print("layer outputs:", info.names.layer_outputs())""",
+print("layer outputs:", info.names.layer_outputs())
+options = ExecOptions(max_length=64)  # the length the demo classifier was trained with""",
 """md:## 2. Cache the [CLS] vector of every layer and fit one probe per layer""",
-"""acts = cache_cls(model, data.texts, dataset_fingerprint=data.fingerprint, max_length=64)
+"""acts = cache_cls(model, data.texts, dataset_fingerprint=data.fingerprint, options=options)
 probes = fit_probes(acts, data)
 probe_figure(probes.table).show()""",
 """md:## 3. Rank the neurons of the last layer (globally and per class)""",
@@ -69,14 +74,14 @@ ranking_figure(rankings_frame(probes.rankings()), k=10).show()""",
 """md:## 4. Ablate top-k vs random-k vs bottom-k on held-out texts the probes never saw""",
 """eval_data = data.subset(probes.test_idx)
 ks = [1, 8, 32] if FAST else [1, 4, 16, 64, 128]
-curve = ablation_curve(model, eval_data, [ranking], ks, n_seeds=5, max_length=64)
+curve = ablation_curve(model, eval_data, [ranking], ks, n_seeds=5, options=options)
 summary = summarize(curve)
 ablation_figure(summary).show()
 summary.query("metric == 'accuracy'")[["order", "k", "mean", "ci_low", "ci_high"]]""",
 """md:## 5. Our hooks are plain TransformerLens hook functions
 
 They compose with `model.hooks(...)`, `run_with_hooks` and `run_with_cache`.""",
-"""from synapse_lens.interventions.hooks import zero_ablate
+"""from synapse_lens import zero_ablate
 
 texts = ["Congratulations! You have won a 500 GBP voucher. Text CLAIM to 80062 now to collect",
          "WINNER! Claim your free prize now",  # no number to call or text
@@ -104,10 +109,9 @@ RENDERER,
 import torch
 from transformer_lens import patching
 
-from synapse_lens import classifier_info
+from synapse_lens import classifier_info, load_demo_classifier, zero_ablate
 from synapse_lens.data import tokenize
-from synapse_lens.interventions.hooks import zero_ablate
-from synapse_lens.demo.zoo import ZooConfig, load_demo_classifier
+from synapse_lens.demo.zoo import ZooConfig
 
 model, splits = load_demo_classifier("sms-spam",
                                      config=ZooConfig(max_train=256, steps=8) if FAST else None)
@@ -168,10 +172,9 @@ RENDERER,
 """import tempfile
 from pathlib import Path
 
-from synapse_lens.pipeline.run import RunConfig, run_synapse
+from synapse_lens import RunConfig, load_demo_classifier, run_synapse, write_comparison_report
+from synapse_lens.demo.zoo import ZOO_CONFIGS, ZooConfig
 from synapse_lens.plots import compare_probe_figure
-from synapse_lens.report import write_comparison_report
-from synapse_lens.demo.zoo import ZOO_CONFIGS, ZooConfig, load_demo_classifier
 
 out = Path(tempfile.mkdtemp(prefix="synapse-cross-task-"))
 config = (RunConfig(layers=(5,), ks=(1, 8), n_seeds=2, class_k=8, n_boot=2, max_examples=150,

@@ -79,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "RunConfig": "synapse_lens.pipeline.config",
     "RunResult": "synapse_lens.pipeline.result",
     "load_demo_classifier": "synapse_lens.demo.zoo",
+    "ExecOptions": "synapse_lens.runtime.options",
 }
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
@@ -186,6 +187,9 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         write_comparison_report as write_comparison_report,
         write_report as write_report,
     )
+    from synapse_lens.runtime.options import (
+        ExecOptions as ExecOptions,
+    )
     from synapse_lens.schema import (
         read_run as read_run,
     )
@@ -194,6 +198,7 @@ __all__ = [
     "ClassifierInfo",
     "ClsActivations",
     "Condition",
+    "ExecOptions",
     "HookNames",
     "Intervention",
     "ProbeConfig",

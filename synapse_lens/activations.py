@@ -27,6 +27,7 @@ from torch import Tensor
 
 from synapse_lens.models import classifier_info
 from synapse_lens.runtime.forward import HookFn, forward
+from synapse_lens.runtime.options import ExecOptions, resolve
 
 _FORMAT = "synapse_lens.cls_activations/1"
 
@@ -190,10 +191,8 @@ def cache_cls(
     texts: Sequence[str],
     *,
     names: Sequence[str] | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
+    options: ExecOptions | None = None,
     fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]] = (),
-    progress: bool = True,
     dataset_fingerprint: str | None = None,
 ) -> ClsActivations:
     """Cache the [CLS] vector (position 0) of ``texts`` at chosen hook points.
@@ -204,11 +203,9 @@ def cache_cls(
         names: hook names to cache (default ``info.names.layer_outputs()``: the embeddings and
             every layer output); add ``info.names.mlp_units()``, ``names.pooled`` or
             ``names.logits`` as needed.
-        batch_size: texts per forward pass (texts are grouped by length; order is restored).
-        max_length: longest token sequence (longer texts are truncated).
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
         fwd_hooks: extra TransformerLens ``(hook_name, fn)`` pairs applied during the forward
             pass, before the caching hooks (an empty list is the same as none, bit for bit).
-        progress: show a tqdm progress bar.
         dataset_fingerprint: recorded with the activations (``TextDataset.fingerprint``).
 
     Returns:
@@ -223,6 +220,7 @@ def cache_cls(
         >>> info = classifier_info(model)  # doctest: +SKIP
         >>> acts = cache_cls(model, ds.texts, names=info.names.layer_outputs())  # doctest: +SKIP
     """
+    opts = resolve(options)
     info = classifier_info(model)
     names = list(info.names.layer_outputs() if names is None else names)
     if not names:
@@ -237,8 +235,9 @@ def cache_cls(
     # depth order; inside a layer the MLP units come before the layer output
     rank = {"embed": 0, "mlp_post": 1, "resid_post": 2, "pooled": 3, "logits": 4}
     names.sort(key=lambda n: (layers[n], rank[info.names.parse(n).site]))
-    acts, _ = forward(model, texts, names, batch_size=batch_size, max_length=max_length,
-                      fwd_hooks=fwd_hooks, progress=progress, desc="cache [CLS]")
+    acts, _ = forward(model, texts, names, batch_size=opts.batch_size, max_length=opts.max_length,
+                      fwd_hooks=fwd_hooks, progress=opts.progress, desc="cache [CLS]",
+                      engine="auto" if opts.fast else "bridge")
     return ClsActivations(acts, info.fingerprint, dataset_fingerprint, layers)
 
 
@@ -246,20 +245,17 @@ def predict_logits(
     model: Any,
     texts: Sequence[str],
     *,
-    batch_size: int = 32,
-    max_length: int = 128,
+    options: ExecOptions | None = None,
     fwd_hooks: Sequence[tuple[str | Callable[[str], bool], HookFn]] = (),
-    progress: bool = False,
 ) -> Float[Tensor, "n n_classes"]:
     """Class logits of ``texts`` with optional ``fwd_hooks`` (batched, ``inference_mode``).
 
     Args:
         model: a model from :func:`synapse_lens.load_classifier`.
         texts: the texts.
-        batch_size: texts per forward pass.
-        max_length: longest token sequence.
-        fwd_hooks: TransformerLens ``(hook_name, fn)`` pairs active during the forward passes.
-        progress: show a tqdm progress bar.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default
+        ``ExecOptions(progress=False)``). fwd_hooks: TransformerLens ``(hook_name, fn)`` pairs
+        active during the forward passes.
 
     Returns:
         ``float32 [n, n_classes]`` logits on CPU, in the order of ``texts``.
@@ -271,7 +267,9 @@ def predict_logits(
         >>> predict_logits(model, ["free cash"]).argmax(-1)  # doctest: +SKIP
         tensor([1])
     """
+    opts = resolve(options, progress=False)
     classifier_info(model)
-    _, logits = forward(model, texts, [], batch_size=batch_size, max_length=max_length,
-                        fwd_hooks=fwd_hooks, progress=progress, desc="predict")
+    _, logits = forward(model, texts, [], batch_size=opts.batch_size, max_length=opts.max_length,
+                        fwd_hooks=fwd_hooks, progress=opts.progress, desc="predict",
+                        engine="auto" if opts.fast else "bridge")
     return logits

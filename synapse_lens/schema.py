@@ -11,9 +11,10 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where used: the CLI's --help reads names from here
+    import pandas as pd
 
 #: ``class`` / ``target`` of a ranking over all classes together (per-class rankings carry the
 #: class name).
@@ -131,6 +132,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     Raises:
         ValueError: the file is not a readable CSV.
     """
+    import pandas as pd
+
     try:
         return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str),
                            keep_default_na=False, na_values=[""])
@@ -155,6 +158,7 @@ def read_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, pd.DataFrame], 
     Example:
         >>> tables, summary = read_run("runs/sms-spam")  # doctest: +SKIP
     """
+
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"run directory {str(root)!r} does not exist")
@@ -196,6 +200,8 @@ def save_tables(tables: Mapping[str, pd.DataFrame], directory: str | os.PathLike
     Example:
         >>> save_tables({"probes": results.table}, run / "tables")  # doctest: +SKIP
     """
+    import pandas as pd
+
     unknown = [n for n in tables if n not in TABLE_NAMES]
     if unknown:
         raise ValueError(f"unknown table names {unknown}; known: {list(TABLE_NAMES)}")

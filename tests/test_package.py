@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import synapse_lens
+from synapse_lens import ExecOptions
 
 
 def test_every_export_resolves() -> None:
@@ -33,7 +34,7 @@ def test_reprs_are_short_and_say_what_matters(tiny_bert) -> None:  # type: ignor
     info = classifier_info(tiny_bert)
     texts = [f"text number {i} good" if i % 2 else f"bad text {i}" for i in range(24)]
     data = from_lists(texts, [i % 3 for i in range(24)], label_names=info.id2label)
-    acts = cache_cls(tiny_bert, data.texts, progress=False)
+    acts = cache_cls(tiny_bert, data.texts, options=ExecOptions(progress=False))
     probes = fit_probes(acts, data, progress=False)
     ranking = Ranking(info.names.resid_post(1), 1, np.arange(info.d_model, dtype=float))
     splits = DemoSplits("demo", from_lists(texts[:20], [0, 1] * 10, ["a", "b"]),

@@ -44,6 +44,7 @@ from synapse_lens.models import classifier_info
 from synapse_lens.models.params import frozen_weights
 from synapse_lens.names import Position, check_position
 from synapse_lens.runtime.batching import length_sorted_batches
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.runtime.plain import PlainModel, plain_model
 from synapse_lens.schema import GLOBAL
 
@@ -130,9 +131,7 @@ def attribution_rankings(
     baseline: Baseline = "zero",
     position: Position = "cls",
     per_class: bool = True,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = False,
+    options: ExecOptions | None = None,
 ) -> list[Ranking]:
     """Attribution-patching rankings of the units at ``names`` (see module docstring).
 
@@ -144,8 +143,8 @@ def attribution_rankings(
         metric, baseline, position: what a unit's ablation is measured by, ablated to, and
             where (module docstring).
         per_class: also one ranking per class (the mean over that class's examples).
-        batch_size, max_length: batching and truncation, as in :func:`~synapse_lens.cache_cls`.
-        progress: a tqdm bar over batches.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default
+        ``ExecOptions(progress=False)``).
 
     Returns:
         For each hook in ``names`` order, the :data:`~synapse_lens.analysis.rankings.GLOBAL` ranking
@@ -159,6 +158,7 @@ def attribution_rankings(
         >>> attribution_rankings(model, data, [names.resid_post(5)], baseline="mean")
         ... # doctest: +SKIP
     """
+    opts = resolve(options, progress=False)
     check_options(metric, baseline, position)
     info = classifier_info(model)
     names = list(names)
@@ -169,7 +169,7 @@ def attribution_rankings(
     if tuple(data.label_names) != tuple(info.id2label):
         raise ValueError(f"dataset classes {list(data.label_names)} differ from the model's "
                          f"{list(info.id2label)}; align them with synapse_lens.data.align_labels")
-    order, batches = length_sorted_batches(model, data.texts, batch_size, max_length)
+    order, batches = length_sorted_batches(model, data.texts, opts.batch_size, opts.max_length)
     labels = torch.as_tensor(data.labels[order])
     # per example and unit: sum over edited positions of g*a and of g (the mean baseline is
     # applied at the end: g.(a - mu) = g.a - mu.g), and the activation sums for mu
@@ -178,9 +178,9 @@ def attribution_rankings(
     act_sum = {n: torch.zeros(info.width(n), dtype=torch.float64) for n in names}
     act_count = dict.fromkeys(names, 0)
     start = 0
-    plain = plain_model(model)
+    plain = plain_model(model) if opts.fast else None
     with frozen_weights(model):
-        for enc in tqdm(batches, desc="attribution", disable=not progress):
+        for enc in tqdm(batches, desc="attribution", disable=not opts.progress):
             start = _accumulate(model, plain, enc, names, position, metric, labels, start, ga,
                                 g, act_sum, act_count)
     inverse = np.argsort(order, kind="stable")
@@ -197,11 +197,12 @@ def attribution_rankings(
     return out
 
 
-def token_mean(model: Any, data: TextDataset, hook_name: str, *, batch_size: int = 32,
-               max_length: int = 128) -> Float[Tensor, " d"]:
+def token_mean(model: Any, data: TextDataset, hook_name: str, *,
+               options: ExecOptions | None = None) -> Float[Tensor, " d"]:
     """Mean activation of ``hook_name`` over every real (unpadded) token of ``data``."""
+    opts = resolve(options)
     info = classifier_info(model)
-    _, batches = length_sorted_batches(model, data.texts, batch_size, max_length)
+    _, batches = length_sorted_batches(model, data.texts, opts.batch_size, opts.max_length)
     total = torch.zeros(info.width(hook_name), dtype=torch.float64)
     count = 0
     store: dict[str, Tensor] = {}

@@ -23,6 +23,7 @@ from synapse_lens.data import TextDataset
 from synapse_lens.experiments.sweeps import ablation_curve
 from synapse_lens.interventions.selection import Intervention, check_rankings
 from synapse_lens.metrics import CleanRun
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.schema import GLOBAL
 
 #: ``ablated_class`` of the random-k control rows of :func:`class_matrix`.
@@ -44,9 +45,7 @@ def class_matrix(
     spec: Intervention | None = None,
     stats: ClsActivations | None = None,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> pd.DataFrame:
     """Ablate each class's top-k units, and random k-sets as the control, and measure every
     class's true-class probability and recall.
@@ -58,7 +57,7 @@ def class_matrix(
         n_seeds: random k-sets per size (seeds ``seed ..``; the same sets for every class;
             0 for no control, >= 5 for a 95 % interval).
         metrics: per-class metrics (:data:`CLASS_METRICS`).
-        spec, stats, clean, batch_size, max_length, progress: as
+        spec, stats, clean, options: as
             :func:`~synapse_lens.experiments.sweeps.ablation_curve`.
 
     Returns:
@@ -75,12 +74,13 @@ def class_matrix(
         >>> m = class_matrix(model, ds, per_class_rankings, k=[8, 32])  # doctest: +SKIP
         >>> m.query("order == 'top' and metric == 'class_true_prob'")  # doctest: +SKIP
     """
+    opts = resolve(options)
     items = check_rankings(model, rankings)
     if any(r.target == GLOBAL for r in items):
         raise ValueError("class_matrix needs per-class rankings (target = a class name)")
     ks = [int(k)] if isinstance(k, (int, np.integer)) else [int(v) for v in k]
     common = dict(spec=spec, stats=stats, metrics=list(metrics), clean=clean,
-                  batch_size=batch_size, max_length=max_length, progress=progress)
+                  options=opts)
     parts = [ablation_curve(model, data, items, ks, orders=("top",), n_seeds=1,
                             **common)]  # type: ignore[arg-type]
     if n_seeds:

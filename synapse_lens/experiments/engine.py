@@ -8,14 +8,15 @@ batched pass over the dataset; metrics compare its logits with the labels and th
 The named sweeps (:mod:`synapse_lens.experiments.sweeps`, :mod:`synapse_lens.experiments.redirect`)
 are thin wrappers that generate conditions.
 
-Speed (``fast=True``, the default): a condition whose hooks sit at SYNAPSE sites (layer inputs and
-outputs, MLP units, pooled vector, logits) — and whose weight edit, if any, declares the parameters
-it changes (``touches``) — is resumed from the clean residual stream cached at the first layer it
-can change, so only the layers after the intervention and the head re-run
+Speed (``ExecOptions(engine="fast")``, the default): a condition whose hooks sit at SYNAPSE sites
+(layer inputs and outputs, MLP units, pooled vector, logits) — and whose weight edit, if any,
+declares the parameters it changes (``touches``) — is resumed from the clean residual stream cached
+at the first layer it can change, so only the layers after the intervention and the head re-run
 (:mod:`synapse_lens.runtime.scheduler`); every other condition runs a full forward on the plain HF
 copy of the model (:mod:`synapse_lens.runtime.plain`) or, when its hooks need it, through the
 bridge. All paths give the same logits as a full ``run_with_hooks`` (tested to 1e-5; bit for bit on
-CPU). ``fast=False`` runs every condition through the TransformerLens bridge, the reference.
+CPU). ``ExecOptions(engine="full")`` runs every condition in full through the TransformerLens
+model, the reference.
 
 Hooks live only inside :func:`~synapse_lens.activations.predict_logits` (``model.hooks``) and
 weight edits only inside their context managers, so after any experiment — also one that raises
@@ -55,6 +56,7 @@ from synapse_lens.metrics import (
 )
 from synapse_lens.models import classifier_info
 from synapse_lens.runtime.forward import forward
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.runtime.plain import plain_model
 from synapse_lens.runtime.resume import depths, edit_point, resume_point
 from synapse_lens.runtime.scheduler import Job, run_resumed
@@ -80,8 +82,7 @@ def _check_data(model: Any, data: TextDataset) -> None:
 
 
 def clean_run(
-    model: Any, data: TextDataset, *, batch_size: int = 32, max_length: int = 128,
-    progress: bool = False,
+    model: Any, data: TextDataset, *, options: ExecOptions | None = None,
 ) -> CleanRun:
     """Clean logits of ``data`` (one pass), to share between experiments.
 
@@ -91,9 +92,9 @@ def clean_run(
     Example:
         >>> clean = clean_run(model, ds)  # doctest: +SKIP
     """
+    opts = resolve(options)
     _check_data(model, data)
-    logits = predict_logits(model, data.texts, batch_size=batch_size, max_length=max_length,
-                            progress=progress)
+    logits = predict_logits(model, data.texts, options=opts)
     return CleanRun(logits, data.labels, tuple(data.label_names),
                     classifier_info(model).fingerprint, data.fingerprint)
 
@@ -138,11 +139,8 @@ def run_conditions(
     *,
     metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
     desc: str = "conditions",
-    fast: bool = True,
 ) -> pd.DataFrame:
     """Run every condition over ``data`` and score it.
 
@@ -153,11 +151,8 @@ def run_conditions(
         metrics: metric names from :data:`METRICS` or a mapping name -> ``fn(MetricInputs)``
             returning a float or a per-class mapping.
         clean: a :class:`CleanRun` of this model and dataset (computed when None).
-        batch_size, max_length: forward-pass batching.
-        progress: tqdm bar over conditions.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
         desc: the bar's label.
-        fast: resume conditions from cached clean states where possible (see the module
-            docstring); ``False`` runs each through the TransformerLens bridge in full.
 
     Returns:
         Tidy table, one row per condition × metric (× class for per-class metrics), in
@@ -173,6 +168,7 @@ def run_conditions(
     Example:
         >>> run_conditions(model, ds, conds, metrics=["accuracy", "flip_rate"])  # doctest: +SKIP
     """
+    opts = resolve(options)
     _check_data(model, data)
     metric_fns = resolve_metrics(metrics)
     if clean is not None and (clean.model_fingerprint != classifier_info(model).fingerprint
@@ -199,18 +195,16 @@ def run_conditions(
                 run_of[cond.key] = len(runs)
             which.append(len(runs))
             runs.append((cond, list(cond.hooks())))
-    # the fast path's clean forward (it captures the states to resume from) gives the clean
+    # the fast engine's clean forward (it captures the states to resume from) gives the clean
     # logits too: one clean forward per sweep
     captured = (torch.empty(len(data), classifier_info(model).n_classes)
-                if clean is None and fast else None)
-    logits, resumed = _run_all(model, data, runs, fast=fast, batch_size=batch_size,
-                               max_length=max_length, progress=progress, desc=desc,
-                               clean_out=captured)
+                if clean is None and opts.fast else None)
+    logits, resumed = _run_all(model, data, runs, opts, desc=desc, clean_out=captured)
     if clean is None and captured is not None and resumed:
         clean = CleanRun(captured, data.labels, tuple(data.label_names),
                          classifier_info(model).fingerprint, data.fingerprint)
     elif clean is None:
-        clean = clean_run(model, data, batch_size=batch_size, max_length=max_length)
+        clean = clean_run(model, data, options=opts.quiet())
     clean_scores = score(clean.logits, clean, metric_fns)
     scored = [score(x, clean, metric_fns) for x in logits]
     rows: list[dict[str, Any]] = []
@@ -225,14 +219,14 @@ def run_conditions(
 
 
 def _run_all(model: Any, data: TextDataset,
-             runs: Sequence[tuple[Condition, list[tuple[Any, HookFn]]]], *, fast: bool,
-             batch_size: int, max_length: int, progress: bool, desc: str,
-             clean_out: Tensor | None = None) -> tuple[list[Tensor], bool]:
-    """Logits of every run: resumed where possible (``fast``), the rest in full; and whether
-    any run was resumed (then ``clean_out`` holds the clean logits of the captured forward)."""
+             runs: Sequence[tuple[Condition, list[tuple[Any, HookFn]]]], opts: ExecOptions, *,
+             desc: str, clean_out: Tensor | None = None) -> tuple[list[Tensor], bool]:
+    """Logits of every run: resumed where possible (the fast engine), the rest in full; and
+    whether any run was resumed (then ``clean_out`` holds the clean logits of the captured
+    forward)."""
     out: list[Tensor | None] = [None] * len(runs)
     resumed = False
-    pm = plain_model(model) if fast and runs else None
+    pm = plain_model(model) if opts.fast and runs else None
     if pm is not None:
         depth = depths(pm)
         jobs, where = [], []
@@ -244,18 +238,19 @@ def _run_all(model: Any, data: TextDataset,
             if point is not None:
                 jobs.append(Job(hooks, point, cond.edit, cond.touches or ()))
                 where.append(i)
-        done = run_resumed(pm, data.texts, jobs, batch_size=batch_size, max_length=max_length,
-                           progress=progress, desc=desc, clean_out=clean_out)
+        done = run_resumed(pm, data.texts, jobs, batch_size=opts.batch_size,
+                           max_length=opts.max_length, progress=opts.progress, desc=desc,
+                           clean_out=clean_out)
         for i, logits in zip(where, done):
             out[i] = logits
         resumed = any(logits is not None for logits in done)
     rest = [i for i, x in enumerate(out) if x is None]
-    for i in tqdm(rest, desc=desc, disable=not progress or not rest):
+    for i in tqdm(rest, desc=desc, disable=not opts.progress or not rest):
         cond, hooks = runs[i]
         with cond.edit() if cond.edit is not None else nullcontext():
-            _, out[i] = forward(model, data.texts, [], batch_size=batch_size,
-                             max_length=max_length, fwd_hooks=hooks, progress=False,
-                             desc=desc, engine="auto" if fast else "bridge")
+            _, out[i] = forward(model, data.texts, [], batch_size=opts.batch_size,
+                                max_length=opts.max_length, fwd_hooks=hooks, progress=False,
+                                desc=desc, engine="auto" if opts.fast else "bridge")
     return [x for x in out if x is not None], resumed
 
 

@@ -53,6 +53,7 @@ from synapse_lens.interventions.hooks import mean_ablate, zero_ablate
 from synapse_lens.metrics import HIGHER_IS_BETTER
 from synapse_lens.models import classifier_info
 from synapse_lens.names import Position
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.schema import ALL, GLOBAL
 
 FAITHFULNESS_COLUMNS = [
@@ -240,8 +241,7 @@ def outlier_units(acts: object, names: Sequence[str],
 def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: int = 5,
                      seed: int = 0, max_per_hook: int = 3,
                      metrics: Sequence[str] = ("true_prob", "margin", "accuracy"),
-                     progress: bool = False, batch_size: int = 32,
-                     max_length: int = 128) -> pd.DataFrame:
+                     options: ExecOptions | None = None) -> pd.DataFrame:
     """Each outlier unit zero-ablated alone at [CLS] against ``n_seeds`` random single units of
     its hook: the :func:`~synapse_lens.experiments.engine.summarize` table of the ``max_per_hook``
     strongest outliers of each hook (an :func:`outlier_units` table), with a ``neuron`` column
@@ -250,6 +250,7 @@ def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: 
     Example:
         >>> outlier_ablation(model, data, outlier_units(acts, acts.names))  # doctest: +SKIP
     """
+    opts = resolve(options, progress=False)
     info = classifier_info(model)
     rankings = []
     for hook, group in outliers.groupby("hook_name", sort=False):
@@ -263,8 +264,7 @@ def outlier_ablation(model: Any, data: Any, outliers: pd.DataFrame, *, n_seeds: 
                                      "mean", "ci_low", "ci_high", "clean_value"])
     table = summarize(ablation_curve(
         model, data, rankings, [1], orders=("top", "random"), n_seeds=n_seeds, seed=seed,
-        metrics=list(metrics), progress=progress, batch_size=batch_size,
-        max_length=max_length))
+        metrics=list(metrics), options=opts))
     table["neuron"] = table["method"].str.split(":").str[1].astype(int)
     table["method"] = "outlier"
     return table
@@ -279,9 +279,7 @@ def exact_ranking(
     baseline: Baseline = "zero",
     position: Position = "cls",
     stats: Any = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = False,
+    options: ExecOptions | None = None,
 ) -> Ranking:
     """The measured single-unit ablation ranking of one hook (``method="exact"``, global).
 
@@ -297,8 +295,8 @@ def exact_ranking(
         stats: for ``baseline="mean"`` at [CLS]: :class:`~synapse_lens.ClsActivations` holding
             ``hook_name`` (default: the [CLS] mean of ``data``, cached here); at all positions
             the mean over every real token of ``data`` is used.
-        batch_size, max_length, progress: as
-            :func:`~synapse_lens.analysis.attribution.attribution_rankings`.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default
+        ``ExecOptions(progress=False)``).
 
     Returns:
         A :class:`~synapse_lens.analysis.rankings.Ranking` whose scores are measured drops.
@@ -309,6 +307,7 @@ def exact_ranking(
     Example:
         >>> exact_ranking(model, data, names.resid_post(5)).top(3)  # doctest: +SKIP
     """
+    opts = resolve(options, progress=False)
     check_options(metric, baseline, position)
     info = classifier_info(model)
     width = info.width(hook_name)
@@ -317,12 +316,10 @@ def exact_ranking(
     if baseline == "mean":
         if position == "all" and info.names.parse(hook_name).site in ("embed", "resid_post",
                                                                       "mlp_post"):
-            mean = token_mean(model, data, hook_name, batch_size=batch_size,
-                              max_length=max_length)
+            mean = token_mean(model, data, hook_name, options=opts)
         else:
             mean = stats if stats is not None else cache_cls(
-                model, data.texts, names=[hook_name], progress=False, batch_size=batch_size,
-                max_length=max_length)
+                model, data.texts, names=[hook_name], options=opts.quiet())
 
     def hooks(unit: int) -> list[tuple[str, Any]]:
         if baseline == "zero":
@@ -331,8 +328,7 @@ def exact_ranking(
 
     conditions = [Condition({"unit": u}, partial(hooks, u)) for u in range(width)]
     table = run_conditions(model, data, conditions, metrics=[ENGINE_METRIC[metric]],
-                           progress=progress, batch_size=batch_size, max_length=max_length,
-                           desc=f"exact ranking {hook_name}")
+                           options=opts, desc=f"exact ranking {hook_name}")
     table = table.sort_values("unit", kind="stable")
     drop = (table["clean_value"] - table["value"]).to_numpy(dtype=np.float64)
     return Ranking(hook_name, layer, drop, GLOBAL, "exact")

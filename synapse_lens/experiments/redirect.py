@@ -42,6 +42,7 @@ from synapse_lens.interventions.edits import (
 from synapse_lens.interventions.selection import check_rankings, check_seeds, select_units
 from synapse_lens.metrics import CleanRun, Metric, score
 from synapse_lens.models import classifier_info
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.schema import FLIP
 
 REDIRECT_METRICS = ("flip_rate", "true_prob", "accuracy", "pred_share")
@@ -79,9 +80,7 @@ def weight_redirection(
     seed: int = 0,
     metrics: Sequence[str] | Mapping[str, Metric] = REDIRECT_METRICS,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> pd.DataFrame:
     """Metrics vs relative weight-perturbation size ``eps``.
 
@@ -97,8 +96,8 @@ def weight_redirection(
             seed).
         metrics: default flip rate, true-class probability, accuracy and per-class share of
             predictions.
-        clean, batch_size, max_length, progress: see
-            :func:`~synapse_lens.experiments.engine.run_conditions`.
+        clean: the shared clean run (computed when None).
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
 
     Returns:
         Tidy table with columns ``edit`` (``"top_units"``, ``"random_units"``,
@@ -113,6 +112,7 @@ def weight_redirection(
     Example:
         >>> weight_redirection(model, ds, rankings, 10, [0.0, 0.1, 0.5])  # doctest: +SKIP
     """
+    opts = resolve(options)
     items = check_rankings(model, rankings) if rankings else []
     eps_list = _check_sizes("eps_values", eps_values)
     check_seeds(n_seeds)
@@ -140,7 +140,7 @@ def weight_redirection(
                     edit=_perturb(model, slices, eps, s), touches=_params(slices),
                     key=CLEAN_KEY if eps == 0 else (slices, eps, s)))
     df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,
-                        batch_size=batch_size, max_length=max_length, progress=progress,
+                        options=opts,
                         desc="weight redirection")
     df["k"] = df["k"].astype("Int64")
     return df
@@ -244,9 +244,7 @@ def redirection(
     n_seeds: int = 5,
     seed: int = 0,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> RedirectionTables:
     """All redirection tables from one clean run.
 
@@ -255,8 +253,8 @@ def redirection(
         biases: see :func:`logit_redirection` (``None``: fitted to the measured minimal
             flipping biases, :func:`~synapse_lens.experiments.grids.bias_grid`, as the stress
             suite does).
-        clean, batch_size, max_length, progress: see
-            :func:`~synapse_lens.experiments.engine.run_conditions`.
+        clean: the shared clean run (computed when None).
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
 
     Returns:
         :class:`RedirectionTables` (``weights``, ``logit_bias``, ``minimal_bias``).
@@ -267,11 +265,11 @@ def redirection(
     Example:
         >>> t = redirection(model, ds, rankings, k=10)  # doctest: +SKIP
     """
+    opts = resolve(options)
     if clean is None:
-        clean = clean_run(model, data, batch_size=batch_size, max_length=max_length)
+        clean = clean_run(model, data, options=opts.quiet())
     weights = weight_redirection(model, data, rankings, k, eps_values, n_seeds=n_seeds,
-                                 seed=seed, clean=clean, batch_size=batch_size,
-                                 max_length=max_length, progress=progress)
+                                 seed=seed, clean=clean, options=opts)
     minimal = minimal_biases(clean)
     if biases is None:
         biases = bias_grid(minimal[minimal["target"] == FLIP]["bias"].to_numpy())

@@ -34,6 +34,7 @@ from synapse_lens.data import TextDataset
 from synapse_lens.interventions.hooks import zero_ablate
 from synapse_lens.interventions.selection import check_rankings, select_units
 from synapse_lens.models import classifier_info
+from synapse_lens.runtime.options import ExecOptions, resolve
 
 SUMMARY_COLUMNS = ["hook_name", "layer", "method", "k", "kl_cls", "kl_all", "survival",
                    "prob_drop_cls", "prob_drop_all", "flip_cls", "flip_all", "distance_edit",
@@ -63,9 +64,7 @@ def self_repair(
     rankings: Sequence[Ranking],
     ks: Sequence[int],
     *,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = False,
+    options: ExecOptions | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Zero-ablate the top-k units of each layer-output ranking at [CLS] only and at every
     position; compare their effects (see module docstring).
@@ -75,8 +74,7 @@ def self_repair(
         rankings: rankings of layer outputs (``blocks.{l}.hook_resid_post``), e.g. the global
             ranking of each stress layer.
         ks: set sizes (each ``1 <= k <= width``).
-        batch_size, max_length: as :func:`~synapse_lens.cache_cls`.
-        progress: a tqdm bar over edits.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
 
     Returns:
         ``(summary, trace)``: one row per (ranking, k) with :data:`SUMMARY_COLUMNS`, and one row
@@ -88,6 +86,7 @@ def self_repair(
     Example:
         >>> summary, trace = self_repair(model, ds, rankings, ks=[19, 192])  # doctest: +SKIP
     """
+    opts = resolve(options)
     info = classifier_info(model)
     items = check_rankings(model, rankings)
     outputs = {info.names.resid_post(layer): layer for layer in range(info.n_layers)}
@@ -102,12 +101,12 @@ def self_repair(
     if not k_values or k_values[0] < 1:
         raise ValueError(f"ks must be unit counts >= 1, got {list(ks)}")
     names = [*outputs, info.names.logits]
-    batch: dict[str, Any] = {"batch_size": batch_size, "max_length": max_length,
-                             "progress": False}
+    batch: dict[str, Any] = {"opts.batch_size": opts.batch_size, "opts.max_length": opts.max_length,
+                             "opts.progress": False}
     clean = cache_cls(model, data.texts, names=names, **batch)
     summary, trace = [], []
     jobs = [(r, k) for r in items for k in k_values]
-    for r, k in tqdm(jobs, desc="self-repair", disable=not progress):
+    for r, k in tqdm(jobs, desc="self-repair", disable=not opts.progress):
         units = select_units(r, k)
         layer = outputs[r.hook_name]
         above = [n for n in outputs if outputs[n] >= layer]

@@ -37,6 +37,7 @@ from synapse_lens.experiments.redirect import (
     weight_redirection,
 )
 from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
+from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.schema import FLIP, GLOBAL, config_dict, config_from_dict
 
 
@@ -70,7 +71,6 @@ class StressConfig:
         biases: logit-bias sizes (``None``: fitted to the measured minimal flipping biases,
             :func:`~synapse_lens.experiments.grids.bias_grid`, up to their 95th percentile).
         seed: first seed everywhere.
-        batch_size, max_length: forward-pass batching.
     """
 
     ks: tuple[int, ...] = (0, 5, 20, 50, 100)
@@ -91,8 +91,6 @@ class StressConfig:
     weight_seeds: int = 2
     biases: tuple[float, ...] | None = None
     seed: int = 0
-    batch_size: int = 32
-    max_length: int = 128
 
     def __post_init__(self) -> None:
         if self.ablation_targets not in ("global", "all"):
@@ -141,7 +139,7 @@ def run_stress_tests(
     config: StressConfig | None = None,
     *,
     stats: ClsActivations | None = None,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run every stress test and return its tables.
 
@@ -157,7 +155,8 @@ def run_stress_tests(
         config: sizes (default :class:`StressConfig`).
         stats: [CLS] activations of ``data`` from this model holding the global rankings'
             hooks (used for relative noise; computed when None).
-        progress: tqdm progress bars.
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default
+            ``ExecOptions()``).
 
     Returns:
         ``{"ablation", "ablation_summary", "class_matrix", "class_asymmetry", "overlap",
@@ -181,9 +180,9 @@ def run_stress_tests(
     main = glob or per_class
     deepest = max(r.layer for r in main)
     deep = main if cfg.scope == "all" else [r for r in main if r.layer == deepest]
-    run = dict(batch_size=cfg.batch_size, max_length=cfg.max_length)
-    clean = clean_run(model, data, **run)  # type: ignore[arg-type]
-    shared = dict(clean=clean, progress=progress, **run)
+    opts = resolve(options)
+    clean = clean_run(model, data, options=opts.quiet())
+    shared = dict(clean=clean, options=opts)
     tables: dict[str, pd.DataFrame] = {}
     if cfg.ablation:
         tables["ablation"] = ablation_curve(

@@ -35,6 +35,7 @@ from synapse_lens.interventions.selection import (
     select_units,
 )
 from synapse_lens.metrics import DEFAULT_METRICS, CleanRun, Metric
+from synapse_lens.runtime.options import ExecOptions, resolve
 
 NoiseSet = Literal["top", "random", "all"]
 
@@ -65,10 +66,9 @@ def _check_ks(ks: Sequence[int], rankings: Sequence[Ranking]) -> list[int]:
 
 
 def _stats_for(model: Any, data: TextDataset, names: list[str], stats: ClsActivations | None,
-               batch_size: int, max_length: int) -> ClsActivations:
+               opts: ExecOptions) -> ClsActivations:
     if stats is None:
-        return cache_cls(model, data.texts, names=sorted(set(names)), batch_size=batch_size,
-                         max_length=max_length, progress=False)
+        return cache_cls(model, data.texts, names=sorted(set(names)), options=opts.quiet())
     missing = [n for n in names if n not in stats]
     if missing:
         raise ValueError(f"stats do not hold {missing}")
@@ -77,19 +77,21 @@ def _stats_for(model: Any, data: TextDataset, names: list[str], stats: ClsActiva
 
 def ablation_conditions(
     model: Any, data: TextDataset, rankings: Sequence[Ranking], ks: Sequence[int], *,
-    orders: Sequence[Order], n_seeds: int, seed: int, spec: Intervention | None,
-    stats: ClsActivations | None, batch_size: int, max_length: int,
+    orders: Sequence[Order] = ("top", "random", "bottom"), n_seeds: int = 5, seed: int = 0,
+    spec: Intervention | None = None, stats: ClsActivations | None = None,
+    options: ExecOptions | None = None,
 ) -> list[Condition]:
     """The conditions :func:`ablation_curve` runs (same arguments, see there): hand them to
     :func:`~synapse_lens.experiments.engine.run_conditions` to run them with other metrics or
-    options, or alongside conditions of your own."""
+    options, or alongside conditions of your own (``options`` only matter for the [CLS] means
+    of a mean ablation without ``stats``)."""
+    opts = resolve(options)
     items = check_rankings(model, rankings)
     k_values = _check_ks(ks, items)
     check_seeds(n_seeds)
     spec = Intervention() if spec is None else spec
     if spec.kind == "mean":
-        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
-                           max_length)
+        stats = _stats_for(model, data, [r.hook_name for r in items], stats, opts)
     conditions = []
     for r in items:
         for order in orders:
@@ -122,9 +124,7 @@ def ablation_curve(
     stats: ClsActivations | None = None,
     metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> pd.DataFrame:
     """Ablate the top-k / random-k / bottom-k units of each ranking, for each k.
 
@@ -141,7 +141,7 @@ def ablation_curve(
         stats: [CLS] statistics for mean-ablation (computed on ``data`` when None).
         metrics: see :func:`~synapse_lens.experiments.engine.run_conditions`.
         clean: shared clean run (computed once when None).
-        batch_size, max_length, progress: see
+        options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
         :func:`~synapse_lens.experiments.engine.run_conditions`.
 
     Returns:
@@ -160,11 +160,11 @@ def ablation_curve(
     Example:
         >>> df = ablation_curve(model, ds, rankings, [1, 10, 50], n_seeds=5)  # doctest: +SKIP
     """
+    opts = resolve(options)
     conditions = ablation_conditions(model, data, rankings, ks, orders=orders, n_seeds=n_seeds,
-                                      seed=seed, spec=spec, stats=stats, batch_size=batch_size,
-                                      max_length=max_length)
+                                      seed=seed, spec=spec, stats=stats, options=opts)
     df = run_conditions(model, data, conditions, metrics=metrics, clean=clean,
-                        batch_size=batch_size, max_length=max_length, progress=progress,
+                        options=opts,
                         desc="ablation curve")
     df["seed"] = df["seed"].astype("Int64")
     return df
@@ -184,9 +184,7 @@ def noise_curve(
     stats: ClsActivations | None = None,
     metrics: Sequence[str] | Mapping[str, Metric] = DEFAULT_METRICS,
     clean: CleanRun | None = None,
-    batch_size: int = 32,
-    max_length: int = 128,
-    progress: bool = True,
+    options: ExecOptions | None = None,
 ) -> pd.DataFrame:
     """Add Gaussian noise to the top-k, random-k or all units at [CLS], for each sigma.
 
@@ -199,7 +197,7 @@ def noise_curve(
         seed: first seed.
         relative: sigma in units of each unit's standard deviation over ``data`` ([CLS];
             from ``stats``, computed when None); absolute activation units when False.
-        stats, metrics, clean, batch_size, max_length, progress: as :func:`ablation_curve`.
+        stats, metrics, clean, options: as :func:`ablation_curve`.
 
     Returns:
         Tidy table with columns ``hook_name``, ``layer``, ``ranking``, ``method``, ``units``
@@ -213,6 +211,7 @@ def noise_curve(
     Example:
         >>> noise_curve(model, ds, rankings, [0.0, 0.5, 1.0, 2.0], k=20)  # doctest: +SKIP
     """
+    opts = resolve(options)
     items = check_rankings(model, rankings)
     _check_ks([k], items)
     check_seeds(n_seeds)
@@ -220,8 +219,7 @@ def noise_curve(
     if not sig or any(not np.isfinite(s) or s < 0 for s in sig):
         raise ValueError(f"sigmas must be a non-empty list of finite numbers >= 0, got {sigmas}")
     if relative:
-        stats = _stats_for(model, data, [r.hook_name for r in items], stats, batch_size,
-                           max_length)
+        stats = _stats_for(model, data, [r.hook_name for r in items], stats, opts)
     conditions = []
     for r in items:
         std = (stats[r.hook_name].double().std(dim=0).numpy() if relative and stats is not None
@@ -242,5 +240,5 @@ def noise_curve(
                              (r.hook_name, tuple(units.tolist()), tuple(scale.tolist()), s)),
                     ))
     return run_conditions(model, data, conditions, metrics=metrics, clean=clean,
-                          batch_size=batch_size, max_length=max_length, progress=progress,
+                          options=opts,
                           desc="noise curve")

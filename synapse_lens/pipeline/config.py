@@ -23,6 +23,7 @@ from synapse_lens.experiments.grids import (
     fitted_ks,
 )
 from synapse_lens.names import Position
+from synapse_lens.runtime.options import ExecOptions
 from synapse_lens.schema import config_dict, config_from_dict
 
 if TYPE_CHECKING:
@@ -188,8 +189,12 @@ class RunConfig:
             sigma_cap=None if self.sigmas else SIGMA_CAP, noise_seeds=self.noise_seeds,
             weight_k=k, eps_values=self.eps_values or DEFAULT_EPS,
             eps_cap=None if self.eps_values else EPS_CAP, weight_seeds=self.n_seeds,
-            biases=self.biases, seed=self.seed, batch_size=self.batch_size,
-            max_length=self.max_length, scope="last")
+            biases=self.biases, seed=self.seed, scope="last")
+
+    def exec_options(self, *, progress: bool = True) -> ExecOptions:
+        """How this run runs the model (``batch_size`` and ``max_length`` from the config)."""
+        return ExecOptions(batch_size=self.batch_size, max_length=self.max_length,
+                           progress=progress)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

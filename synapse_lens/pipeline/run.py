@@ -60,6 +60,7 @@ from synapse_lens.pipeline.config import (
 )
 from synapse_lens.pipeline.result import RunResult
 from synapse_lens.report import headline, prepare, write_report
+from synapse_lens.runtime.options import ExecOptions
 from synapse_lens.schema import GLOBAL, RUN_SCHEMA, SUMMARY_FILE, TABLES_DIR, save_tables
 
 logger = logging.getLogger(__name__)
@@ -127,8 +128,7 @@ def _check_classes(data: TextDataset) -> None:
 
 
 def _rankings(config: RunConfig, model: Any, probes: Any, acts: Any, train: TextDataset,
-              hooks: Sequence[str], *, progress: bool, batch_size: int,
-              max_length: int) -> dict[str, list[Ranking]]:
+              hooks: Sequence[str], opts: ExecOptions) -> dict[str, list[Ranking]]:
     """Global and per-class rankings of every probed hook, per requested method (ranked on the
     probes' training examples, evaluated on the held-out ones)."""
     out: dict[str, list[Ranking]] = {}
@@ -142,8 +142,7 @@ def _rankings(config: RunConfig, model: Any, probes: Any, acts: Any, train: Text
         else:
             logger.info("attribution rankings of %d hooks (one forward and backward pass per "
                         "batch)", len(hooks))
-            out[method] = attribution_rankings(model, train, hooks, progress=progress,
-                                               batch_size=batch_size, max_length=max_length)
+            out[method] = attribution_rankings(model, train, hooks, options=opts)
     return out
 
 
@@ -215,11 +214,11 @@ def run_synapse(
     layers = range(info.n_layers) if config.layers is None else config.layers
     hooks = ([info.names.embed] if config.with_embeddings else []) + [
         info.names.resid_post(layer) for layer in layers]
-    batch: dict[str, Any] = {"batch_size": config.batch_size, "max_length": config.max_length}
+    opts = config.exec_options(progress=progress)
 
     logger.info("caching [CLS] activations of %d texts at %d hook points", len(data), len(hooks))
-    acts = cache_cls(model, data.texts, names=hooks, progress=progress,
-                     dataset_fingerprint=data.fingerprint, **batch)
+    acts = cache_cls(model, data.texts, names=hooks, options=opts,
+                     dataset_fingerprint=data.fingerprint)
     probes = fit_probes(acts, data, config=ProbeConfig(test_size=config.test_size,
                                                         seed=config.seed), progress=progress)
     probe_rankings = probes.rankings()
@@ -229,7 +228,7 @@ def run_synapse(
     eval_data = data.subset(probes.test_idx)
     eval_stats = acts.subset(probes.test_idx)
     by_method = _rankings(config, model, probes, acts, data.subset(probes.train_idx), hooks,
-                          progress=progress, **batch)
+                          opts)
     last = info.names.resid_post(max(layers))
     stress_layers = (default_stress_layers(layers) if config.stress_layers is None
                      else config.stress_layers)
@@ -237,8 +236,7 @@ def run_synapse(
     exact = []
     if config.exact and info.backend == "tl4-bridge":
         logger.info("exact single-unit ranking of %s (%d conditions)", last, info.width(last))
-        exact = [exact_ranking(model, data.subset(probes.train_idx), last, progress=progress,
-                               **batch)]
+        exact = [exact_ranking(model, data.subset(probes.train_idx), last, options=opts)]
     elif config.exact:
         logger.info("exact ranking skipped: on TL 3.x every single-unit condition is a full "
                     "forward pass (%d of them); call "
@@ -247,8 +245,8 @@ def run_synapse(
     stress_cfg = config.stress_config(info.d_model)
     glob = [r for method in config.rankings for r in by_method[method]
             if r.target == GLOBAL and r.hook_name in stress_hooks] + exact
-    sweep = {"n_seeds": config.n_seeds, "seed": config.seed, "metrics": ABLATION_METRICS,
-             "progress": progress, **batch}
+    sweep: dict[str, Any] = {"n_seeds": config.n_seeds, "seed": config.seed,
+                             "metrics": ABLATION_METRICS, "options": opts}
     first, *others = config.positions
     ablation = ablation_curve(model, eval_data, glob, stress_cfg.ks,
                               spec=Intervention("zero", position=first), **sweep)
@@ -269,13 +267,12 @@ def run_synapse(
     if set(config.positions) == set(POSITIONS):
         below = [k for k in stress_cfg.ks if 0 < k < info.d_model]
         repair["self_repair"], repair["self_repair_trace"] = self_repair(
-            model, eval_data, chosen_glob, sorted({*below[-1:], info.d_model}),
-            progress=progress, **batch)
+            model, eval_data, chosen_glob, sorted({*below[-1:], info.d_model}), options=opts)
     outliers = outlier_units(acts, hooks)
     stress = run_stress_tests(model, eval_data,
                               [r for r in by_method[chosen] if r.hook_name == last],
                               dataclasses.replace(stress_cfg, ablation=False),
-                              stats=eval_stats, progress=progress)
+                              stats=eval_stats, options=opts)
     for name in ("redirection", "overlap"):  # say which ranking drove them, as the others do
         if name in stress and "method" not in stress[name]:
             stress[name] = stress[name].assign(method=chosen)
@@ -293,7 +290,7 @@ def run_synapse(
                                  and r.target != GLOBAL],
                                 stats=acts.subset(probes.train_idx),
                                 labels=data.labels[probes.train_idx], config=vuln_cfg,
-                                run_edits=run_edits, progress=progress, **batch)
+                                run_edits=run_edits, options=opts)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
         "probes": probes.table,
@@ -316,7 +313,7 @@ def run_synapse(
         "vulnerability_curves": vuln.curves.assign(method=chosen),
         "head_diagnostics": vuln.head,
     }
-    clean_logits = predict_logits(model, eval_data.texts, **batch)
+    clean_logits = predict_logits(model, eval_data.texts, options=opts.quiet())
     predictions = clean_logits.argmax(-1).tolist()
     summary = {
         "schema": RUN_SCHEMA,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from synapse_lens import classifier_info, load_classifier
+from synapse_lens import ExecOptions, classifier_info, load_classifier
 from synapse_lens.activations import ClsActivations, cache_cls
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes
 from synapse_lens.analysis.rankings import GLOBAL, ranking_agreement, rankings_frame
@@ -41,8 +41,8 @@ def run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
         head = nn.Linear(384, 2)
     model = load_classifier(minilm_path(), head=head, id2label=["ham", "spam"])
     small = align_labels(small, classifier_info(model).id2label)
-    acts = cache_cls(model, small.texts, max_length=64, progress=False,
-                     dataset_fingerprint=small.fingerprint)
+    acts = cache_cls(model, small.texts, dataset_fingerprint=small.fingerprint,
+                     options=ExecOptions(max_length=64, progress=False))
     path = acts.save(tmp_path_factory.mktemp("acts") / "sms.safetensors")
     results = fit_probes(acts, small, config=ProbeConfig(test_size=1 / 3, seed=0))
     return model, small, acts, path, results

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from synapse_lens import classifier_info
+from synapse_lens import ExecOptions, classifier_info
 from synapse_lens.activations import ClsActivations, cache_cls
 from synapse_lens.analysis.probes import ProbeConfig, fit_probes, make_probe
 from synapse_lens.analysis.rankings import GLOBAL, ranking_agreement, rankings_frame
@@ -154,7 +154,7 @@ def test_tiny_model_end_to_end(tiny_bert) -> None:  # type: ignore[no-untyped-de
     info = classifier_info(tiny_bert)
     acts = cache_cls(tiny_bert, ds.texts, names=[*info.names.layer_outputs(),
                                                  info.names.mlp_post(1)],
-                     progress=False, dataset_fingerprint=ds.fingerprint)
+                     dataset_fingerprint=ds.fingerprint, options=ExecOptions(progress=False))
     res = fit_probes(acts, ds)
     assert res.names == acts.names and res.label_names == ("ham", "spam")
     assert res.ranking(info.names.mlp_post(1), "spam").width == info.d_mlp

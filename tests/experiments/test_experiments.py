@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from synapse_lens import classifier_info, load_classifier
+from synapse_lens import ExecOptions, classifier_info, load_classifier
 from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.analysis.rankings import GLOBAL, Ranking
 from synapse_lens.data import TextDataset
@@ -54,7 +54,8 @@ def planted() -> dict[str, Any]:
     tokenizer = tiny_tokenizer("bert")
     reader = load_classifier(encoder, tokenizer, head=nn.Linear(D, 2), pooling="cls")
     last = classifier_info(reader).names.resid_post(1)
-    acts = cache_cls(reader, texts, names=[last], max_length=ML, progress=False)[last]
+    acts = cache_cls(reader, texts, names=[last],
+                     options=ExecOptions(max_length=ML, progress=False))[last]
     std = acts.std(dim=0)
     units = torch.argsort(std, descending=True)[:2]
     weights = 1.0 / std[units]
@@ -65,7 +66,7 @@ def planted() -> dict[str, Any]:
         head.weight[1, units] = weights
         head.bias[1] = -(acts[:, units] @ weights).median()
     model = load_classifier(encoder, tokenizer, head=head, pooling="cls", id2label=["neg", "pos"])
-    labels = predict_logits(model, texts, max_length=ML).argmax(1).numpy()
+    labels = predict_logits(model, texts, options=ExecOptions(max_length=ML)).argmax(1).numpy()
     scores = np.random.default_rng(1).uniform(0.0, 1.0, D)
     scores[units.numpy()] = [3.0, 2.0]
     ranking = Ranking(last, 1, scores)
@@ -105,8 +106,8 @@ def test_planted_units_top_k_destroys_random_k_barely_moves(planted: dict) -> No
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
     assert sorted(ranking.top(2).tolist()) == planted["units"]
     assert 0.4 <= data.labels.mean() <= 0.6  # balanced classes
-    df = ablation_curve(model, data, [ranking], [0, 2], n_seeds=5, progress=False,
-                        max_length=ML)
+    df = ablation_curve(model, data, [ranking], [0, 2], n_seeds=5,
+                        options=ExecOptions(progress=False, max_length=ML))
     acc = {order: _value(df, metric="accuracy", order=order, k=2)
            for order in ("top", "random", "bottom")}
     assert (_value(df, metric="accuracy", k=0) == 1.0).all()
@@ -125,7 +126,8 @@ def test_planted_units_top_k_destroys_random_k_barely_moves(planted: dict) -> No
 
 def test_table_columns_determinism_and_identity(planted: dict) -> None:
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
-    kwargs = dict(n_seeds=2, progress=False, max_length=ML, orders=("top", "random"))
+    kwargs = dict(n_seeds=2, orders=("top", "random"),
+                  options=ExecOptions(progress=False, max_length=ML))
     a = ablation_curve(model, data, [ranking], [0, 3], **kwargs)  # type: ignore[arg-type]
     b = ablation_curve(model, data, [ranking], [0, 3], **kwargs)  # type: ignore[arg-type]
     assert list(a.columns) == ["hook_name", "layer", "ranking", "method", "position", "order", "k",
@@ -138,7 +140,7 @@ def test_table_columns_determinism_and_identity(planted: dict) -> None:
     assert (a.clean_value[a.metric == "accuracy"] == 1.0).all()
     # an identity condition really run (no CLEAN_KEY shortcut) equals the clean run
     really = run_conditions(model, data, [Condition({"k": 0}, lambda: ranking_hooks(
-        model, ranking, 0))], progress=False, max_length=ML)
+        model, ranking, 0))], options=ExecOptions(progress=False, max_length=ML))
     assert (really.value == really.clean_value).all()
 
 
@@ -159,9 +161,9 @@ def test_summary_interval_is_a_t_interval() -> None:
 def test_model_pristine_after_experiments_even_when_they_raise(planted: dict) -> None:
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
     snap, n_hooks = _snapshot(model), _attached_hooks(model)
-    clean = clean_run(model, data, max_length=ML)
+    clean = clean_run(model, data, options=ExecOptions(max_length=ML))
     weight_redirection(model, data, [ranking], 4, [0.0, 0.5], n_seeds=1, clean=clean,
-                       progress=False, max_length=ML)
+                       options=ExecOptions(progress=False, max_length=ML))
     _assert_pristine(model, snap, n_hooks)
 
     def boom(act, hook):  # type: ignore[no-untyped-def]
@@ -177,8 +179,8 @@ def test_model_pristine_after_experiments_even_when_they_raise(planted: dict) ->
                 Condition({"i": 2}, lambda: [(name, boom)],
                           edit=lambda: perturbed_weights(model, class_row(model, 1), 0.5))):
         with pytest.raises(RuntimeError, match="boom in hook"):
-            run_conditions(model, data, [good, edit, bad, good], clean=clean, progress=False,
-                           max_length=ML)
+            run_conditions(model, data, [good, edit, bad, good], clean=clean,
+                           options=ExecOptions(progress=False, max_length=ML))
         _assert_pristine(model, snap, n_hooks)
 
     def bad_metric(x):  # type: ignore[no-untyped-def]
@@ -186,14 +188,15 @@ def test_model_pristine_after_experiments_even_when_they_raise(planted: dict) ->
 
     with pytest.raises(ValueError, match="metric failed"):
         run_conditions(model, data, [edit], metrics={"bad": bad_metric}, clean=clean,
-                       progress=False, max_length=ML)
+                       options=ExecOptions(progress=False, max_length=ML))
     _assert_pristine(model, snap, n_hooks)
-    assert torch.equal(predict_logits(model, data.texts, max_length=ML), clean.logits)
+    assert torch.equal(predict_logits(model, data.texts,
+                                      options=ExecOptions(max_length=ML)), clean.logits)
 
 
 def test_noise_curve(planted: dict) -> None:
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
-    kwargs = dict(k=2, n_seeds=2, progress=False, max_length=ML)
+    kwargs = dict(k=2, n_seeds=2, options=ExecOptions(progress=False, max_length=ML))
     df = noise_curve(model, data, [ranking], [0.0, 3.0], **kwargs)  # type: ignore[arg-type]
     assert list(df.columns) == ["hook_name", "layer", "ranking", "method", "units", "k",
                                 "sigma", "seed", "metric", "class", "value", "clean_value"]
@@ -213,9 +216,9 @@ def test_noise_curve(planted: dict) -> None:
 def three_class(tiny_dirs) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     model = load_classifier(tiny_dirs["bert"])
     texts = _texts(30, seed=2)
-    labels = predict_logits(model, texts, max_length=ML).argmax(1).numpy()
+    labels = predict_logits(model, texts, options=ExecOptions(max_length=ML)).argmax(1).numpy()
     data = TextDataset(tuple(texts), labels, classifier_info(model).id2label)
-    acts = cache_cls(model, texts, max_length=ML, progress=False)
+    acts = cache_cls(model, texts, options=ExecOptions(max_length=ML, progress=False))
     from synapse_lens.analysis.rankings import probeless_ranking
 
     names = classifier_info(model).names
@@ -229,7 +232,8 @@ def three_class(tiny_dirs) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 def test_class_matrix_and_asymmetry(three_class: dict) -> None:
     model, data, rankings = three_class["model"], three_class["data"], three_class["rankings"]
     last = [r for r in rankings if r.layer == 1]
-    m = class_matrix(model, data, last, [3, 6], n_seeds=4, progress=False, max_length=ML)
+    m = class_matrix(model, data, last, [3, 6], n_seeds=4,
+                     options=ExecOptions(progress=False, max_length=ML))
     assert list(m.columns) == ["hook_name", "layer", "method", "ablated_class", "order", "k",
                                "seed", "metric", "class", "value", "clean_value", "delta"]
     top, rand = m[m.order == "top"], m[m.order == "random"]
@@ -237,8 +241,8 @@ def test_class_matrix_and_asymmetry(three_class: dict) -> None:
     assert set(rand.ablated_class) == {RANDOM} and len(rand) == 2 * 4 * 2 * 3
     # one entry recomputed by hand
     r = last[0]
-    logits = predict_logits(model, data.texts, max_length=ML,
-                            fwd_hooks=ranking_hooks(model, r, 6))
+    logits = predict_logits(model, data.texts, fwd_hooks=ranking_hooks(model, r, 6),
+                            options=ExecOptions(max_length=ML))
     preds = logits.argmax(1).numpy()
     c = data.label_names.index(r.target)
     mask = data.labels == c
@@ -297,9 +301,9 @@ def test_topk_overlap_exact_values() -> None:
 def test_redirection_tables(planted: dict) -> None:
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
     names = classifier_info(model).names
-    clean = clean_run(model, data, max_length=ML)
+    clean = clean_run(model, data, options=ExecOptions(max_length=ML))
     tables = redirection(model, data, [ranking], 2, eps_values=[0.0, 2.0], biases=[0.0, 1.0],
-                         n_seeds=2, clean=clean, progress=False, max_length=ML)
+                         n_seeds=2, clean=clean, options=ExecOptions(progress=False, max_length=ML))
     w = tables.weights
     assert list(w.columns) == ["edit", "hook_name", "layer", "target", "k", "eps", "seed",
                                "metric", "class", "value", "clean_value"]
@@ -314,7 +318,7 @@ def test_redirection_tables(planted: dict) -> None:
     for target in ("neg", "pos"):
         hooked = run_conditions(model, data, [Condition({"b": 1.0}, lambda t=target: [
             (names.logits, logit_bias(model, t, 1.0))])], metrics=["flip_rate", "accuracy"],
-            clean=clean, progress=False, max_length=ML)
+            clean=clean, options=ExecOptions(progress=False, max_length=ML))
         for metric in ("flip_rate", "accuracy"):
             assert _value(lb, target=target, bias=1.0, metric=metric).item() == _value(
                 hooked, metric=metric).item()
@@ -335,36 +339,38 @@ def test_redirection_tables(planted: dict) -> None:
 def test_bad_inputs(planted: dict) -> None:
     model, data, ranking = planted["model"], planted["data"], planted["ranking"]
     with pytest.raises(ValueError, match="larger than the layer width"):
-        ablation_curve(model, data, [ranking], [D + 1], progress=False)
+        ablation_curve(model, data, [ranking], [D + 1], options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="n_seeds"):
-        ablation_curve(model, data, [ranking], [1], n_seeds=0, progress=False)
+        ablation_curve(model, data, [ranking], [1], n_seeds=0, options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="sigmas"):
-        noise_curve(model, data, [ranking], [-1.0], k=2, progress=False)
+        noise_curve(model, data, [ranking], [-1.0], k=2, options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="eps_values"):
-        weight_redirection(model, data, [ranking], 2, [-0.1], progress=False)
+        weight_redirection(model, data, [ranking], 2, [-0.1], options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="not in the model"):
-        weight_redirection(model, data, [], 2, [0.1], classes=["spam"], progress=False)
+        weight_redirection(model, data, [], 2, [0.1], classes=["spam"],
+                           options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="not in the model"):
-        logit_redirection(clean_run(model, data, max_length=ML), [1.0], targets=["spam"])
+        logit_redirection(clean_run(model, data,
+                                    options=ExecOptions(max_length=ML)), [1.0], targets=["spam"])
     with pytest.raises(ValueError, match="not a class of the model"):
         ablation_curve(model, data, [Ranking(ranking.hook_name, 1, ranking.scores, "spam")],
-                       [1], progress=False)
+                       [1], options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="unknown metrics"):
-        ablation_curve(model, data, [ranking], [1], metrics=["precision"], progress=False,
-                       max_length=ML)
+        ablation_curve(model, data, [ranking], [1], metrics=["precision"],
+                       options=ExecOptions(progress=False, max_length=ML))
     other = TextDataset(data.texts, data.labels, ("a", "b"))
     with pytest.raises(ValueError, match="align_labels"):
-        ablation_curve(model, other, [ranking], [1], progress=False)
+        ablation_curve(model, other, [ranking], [1], options=ExecOptions(progress=False))
     with pytest.raises(ValueError, match="has 16 scores"):
         ablation_curve(model, data, [Ranking(ranking.hook_name, 1, np.ones(16))], [1])
     with pytest.raises(ValueError, match="mean-ablation stats from a different model"):
         from synapse_lens.activations import ClsActivations
 
-        acts = cache_cls(model, data.texts[:4], names=[ranking.hook_name], max_length=ML,
-                         progress=False)
+        acts = cache_cls(model, data.texts[:4], names=[ranking.hook_name],
+                         options=ExecOptions(max_length=ML, progress=False))
         foreign = ClsActivations(dict(acts.acts), "feedfacefeedface", None, dict(acts.layers))
         ablation_curve(model, data, [ranking], [1], spec=Intervention("mean"), stats=foreign,
-                       progress=False, max_length=ML)
+                       options=ExecOptions(progress=False, max_length=ML))
     assert CLEAN_KEY == ("clean",)
 
 
@@ -374,11 +380,11 @@ def test_stress_config_round_trip_and_tiny_run(planted: dict) -> None:
     from synapse_lens.experiments.suite import StressConfig, run_stress_tests
 
     config = StressConfig(ks=(0, 2), n_seeds=2, noise_k=2, sigmas=(0.0, 1.0), noise_seeds=1,
-                          weight_k=2, eps_values=(0.0, 1.0), weight_seeds=1, max_length=ML)
+                          weight_k=2, eps_values=(0.0, 1.0), weight_seeds=1)
     again = StressConfig.from_dict({**json.loads(json.dumps(config.to_dict())), "unknown": 1})
     assert again == config
     tables = run_stress_tests(planted["model"], planted["data"], [planted["ranking"]], config,
-                              progress=False)
+                              options=ExecOptions(progress=False, max_length=ML))
     # a global ranking only: no class matrix / overlap tables
     assert set(tables) == {"ablation", "ablation_summary", "noise", "noise_summary",
                            "redirection", "redirection_logit", "minimal_bias"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from synapse_lens import classifier_info, load_classifier
+from synapse_lens import ExecOptions, classifier_info, load_classifier
 from synapse_lens.activations import cache_cls
 from synapse_lens.analysis.rankings import GLOBAL, probeless_ranking
 from synapse_lens.data import TextDataset
@@ -40,7 +40,8 @@ def sms_model() -> tuple[object, TextDataset]:
         head = nn.Linear(384, 2)
     reader = load_classifier(minilm_path(), head=head, id2label=list(names))
     last = classifier_info(reader).names.resid_post(5)
-    x = cache_cls(reader, data.texts, names=[last], max_length=MAX_LENGTH, progress=False)[last]
+    x = cache_cls(reader, data.texts, names=[last],
+                  options=ExecOptions(max_length=MAX_LENGTH, progress=False))[last]
     fit = LogisticRegression(C=1.0, max_iter=2000).fit(x.numpy(), data.labels)
     with torch.no_grad():
         head.weight.zero_()
@@ -62,7 +63,7 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
     snap = {n: p.detach().clone() for n, p in model.named_parameters()}
     hooks_before = _attached_hooks(model)
     start = time.perf_counter()
-    acts = cache_cls(model, data.texts, max_length=MAX_LENGTH, progress=False)
+    acts = cache_cls(model, data.texts, options=ExecOptions(max_length=MAX_LENGTH, progress=False))
     hooks = [info.names.resid_post(3), info.names.resid_post(5)]
     rankings = [probeless_ranking(acts, data.labels, hooks[1], GLOBAL,
                                   label_names=data.label_names)]
@@ -70,8 +71,9 @@ def test_all_tables_end_to_end(sms_model, capsys) -> None:  # type: ignore[no-un
                  for h in hooks for t in data.label_names]
     config = StressConfig(ks=(0, 16), n_seeds=5, class_k=16, noise_k=16, sigmas=(0.0, 2.0),
                           noise_seeds=1, weight_k=16, eps_values=(0.0, 0.5), weight_seeds=1,
-                          biases=(0.0, 1.0, 4.0), batch_size=32, max_length=MAX_LENGTH)
-    tables = run_stress_tests(model, data, rankings, config, stats=acts, progress=True)
+                          biases=(0.0, 1.0, 4.0))
+    tables = run_stress_tests(model, data, rankings, config, stats=acts,
+                              options=ExecOptions(batch_size=32, max_length=MAX_LENGTH))
     elapsed = time.perf_counter() - start
     with capsys.disabled():
         print(f"\nMiniLM end-to-end ({len(data)} texts, all tables): {elapsed:.1f} s")

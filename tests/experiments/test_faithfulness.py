@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from synapse_lens import cache_cls, fit_probes, from_lists, load_classifier
+from synapse_lens import ExecOptions, cache_cls, fit_probes, from_lists, load_classifier
 from synapse_lens.analysis.attribution import attribution_rankings
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.experiments.faithfulness import (
@@ -106,7 +106,8 @@ def _planted(tmp_path) -> tuple[object, object, list[int]]:  # type: ignore[no-u
     info = classifier_info(probe_model)
     texts = _texts(160, seed=3)
     hook = info.names.resid_post(info.n_layers - 1)
-    x = cache_cls(probe_model, texts, names=[hook], progress=False)[hook].double()
+    x = cache_cls(probe_model, texts, names=[hook],
+                  options=ExecOptions(progress=False))[hook].double()
     std = x.std(0)
     used = [int(u) for u in torch.argsort(std)[:3]]
     loud = int(torch.argmax(std))
@@ -127,7 +128,8 @@ def test_planted_classifier_verdicts(tmp_path) -> None:  # type: ignore[no-untyp
     model, data, used = _planted(tmp_path)
     info = classifier_info(model)
     hook = info.names.resid_post(info.n_layers - 1)
-    acts = cache_cls(model, data.texts, names=[hook], progress=False)  # type: ignore[attr-defined]
+    acts = cache_cls(model, data.texts, names=[hook],
+                     options=ExecOptions(progress=False))  # type: ignore[attr-defined]
     probes = fit_probes(acts, data, progress=False)
     probe = probes.ranking(hook)
     # mean ablation: the head reads the used units centred, so removing one removes evidence
@@ -140,7 +142,7 @@ def test_planted_classifier_verdicts(tmp_path) -> None:  # type: ignore[no-untyp
     rankings = [probe, attribution, exact, reversed_exact]
     table = ablation_curve(model, data, rankings, [0, 1, 2, 3], n_seeds=5,
                            spec=Intervention("mean"), stats=acts,
-                           metrics=["true_prob", "margin"], progress=False)
+                           metrics=["true_prob", "margin"], options=ExecOptions(progress=False))
     faith = faithfulness(table, widths={hook: info.d_model}, intervention="mean",
                          rankings=rankings, exact=[exact])
     margin = faith[faith["metric"] == "margin"].set_index("method")
@@ -187,7 +189,7 @@ def test_contribution_scores_see_outlier_scale(tiny_bert) -> None:  # type: igno
     info = classifier_info(tiny_bert)
     data = from_lists(_texts(60), [i % 3 for i in range(60)], label_names=info.id2label)
     hook = info.names.resid_post(1)
-    acts = cache_cls(tiny_bert, data.texts, names=[hook], progress=False)
+    acts = cache_cls(tiny_bert, data.texts, names=[hook], options=ExecOptions(progress=False))
     probes = fit_probes(acts, data, progress=False)
     contribution = probes.contribution_rankings(acts)
     assert [r.target for r in contribution] == probes.targets()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import hf_reference, hidden_of, replace_first
 
-from synapse_lens import classifier_info, load_classifier
+from synapse_lens import ExecOptions, classifier_info, load_classifier
 from synapse_lens.activations import ClsActivations, cache_cls, predict_logits
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.interventions.hooks import (
@@ -52,7 +52,7 @@ def _record(store: dict):  # type: ignore[no-untyped-def]
 def test_identity_cases_are_bit_exact(tiny_bert) -> None:  # type: ignore[no-untyped-def]
     names = classifier_info(tiny_bert).names
     clean = _run(tiny_bert, [])
-    acts = cache_cls(tiny_bert, PADDED, progress=False, max_length=64)
+    acts = cache_cls(tiny_bert, PADDED, options=ExecOptions(progress=False, max_length=64))
     for name in (names.embed, names.resid_post(1), names.mlp_post(0), names.pooled,
                  names.logits):
         identities = [
@@ -70,8 +70,9 @@ def test_identity_cases_are_bit_exact(tiny_bert) -> None:  # type: ignore[no-unt
     fn = patch_from(tiny_bert, name, [2, 7], acts.acts[name])
     assert torch.equal(_run(tiny_bert, [(name, fn)]), clean)
     empty = [(name, zero_ablate(tiny_bert, name, []))]
-    assert torch.equal(predict_logits(tiny_bert, PADDED, max_length=64, fwd_hooks=empty),
-                       predict_logits(tiny_bert, PADDED, max_length=64))
+    assert torch.equal(predict_logits(tiny_bert, PADDED, fwd_hooks=empty,
+                                      options=ExecOptions(max_length=64)),
+                       predict_logits(tiny_bert, PADDED, options=ExecOptions(max_length=64)))
 
 
 def _zero_hf(units: list[int], position: str):  # type: ignore[no-untyped-def]
@@ -183,7 +184,7 @@ def test_noise_is_seeded_and_independent_of_global_rng(tiny_bert) -> None:  # ty
 
 def test_mean_ablation_from_cls_stats(tiny_bert) -> None:  # type: ignore[no-untyped-def]
     name = classifier_info(tiny_bert).names.resid_post(0)
-    acts = cache_cls(tiny_bert, PADDED, progress=False, max_length=64)
+    acts = cache_cls(tiny_bert, PADDED, options=ExecOptions(progress=False, max_length=64))
     seen: dict = {}
     _run(tiny_bert, [(name, mean_ablate(tiny_bert, name, [3, 5], acts)), (name, _record(seen))])
     assert torch.allclose(seen["act"][:, 0, [3, 5]], acts.mean(name)[[3, 5]].expand(4, 2))
@@ -286,7 +287,7 @@ def test_bad_inputs_raise_clear_errors(tiny_bert) -> None:  # type: ignore[no-un
         ranking_hooks(tiny_bert, Ranking(name, 0, np.arange(16.0)), 3)
     with pytest.raises(ValueError, match="needs stats"):
         make_hook(tiny_bert, name, [1], Intervention("mean"))
-    acts = cache_cls(tiny_bert, PADDED, progress=False, max_length=64)
+    acts = cache_cls(tiny_bert, PADDED, options=ExecOptions(progress=False, max_length=64))
     other = ClsActivations(dict(acts.acts), "0123456789abcdef", None, dict(acts.layers))
     with pytest.raises(ValueError, match="mean-ablation stats from a different model"):
         mean_ablate(tiny_bert, name, [1], other)

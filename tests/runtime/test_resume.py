@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from synapse_lens import classifier_info, load_classifier
+from synapse_lens import ExecOptions, classifier_info, load_classifier
 from synapse_lens.activations import cache_cls
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
@@ -34,6 +34,8 @@ TL4 = installed_backend() == "tl4-bridge"
 needs_tl4 = pytest.mark.skipif(not TL4, reason="the plain copy exists for TL 4.x bridges only")
 ML = 64
 TOL = 1e-5
+OPTS = ExecOptions(batch_size=4, max_length=ML, progress=False)
+FULL = ExecOptions(batch_size=4, max_length=ML, progress=False, engine="full")  # the reference
 CASES = [*FAMILIES, "bert+head-cls", "bert+head-mean", "bert+head-mean-l2"]
 
 
@@ -179,9 +181,9 @@ def test_in_place_hooks_do_not_leak_into_the_cache(case: dict) -> None:
                              info.names.resid_post(info.n_layers - 1))] + [
             Condition({"site": "none"})]
 
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
+    kw: dict[str, Any] = dict(options=OPTS)
     fast = run_conditions(model, data, conds(), **kw)
-    slow = run_conditions(model, data, conds(), fast=False, **kw)
+    slow = run_conditions(model, data, conds(), options=FULL)
     assert np.abs(fast.value.to_numpy() - slow.value.to_numpy()).max() <= TOL
     none = fast[fast.site == "none"]
     assert (none.value == none.clean_value).all()
@@ -194,21 +196,13 @@ def test_sweeps_fast_equal_reference(case: dict) -> None:
     rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
                 for layer in range(info.n_layers)]
     rankings.append(Ranking(info.names.mlp_post(1), 1, rng.uniform(size=info.d_mlp)))
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
-    clean = clean_run(model, data, batch_size=4, max_length=ML)
-    import synapse_lens.experiments.sweeps as sweeps
-
-    fast = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, **kw)
+    clean = clean_run(model, data, options=OPTS)
+    fast = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, options=OPTS)
     noise = noise_curve(model, data, rankings[-2:], [0.0, 1.0], k=3, n_seeds=2, clean=clean,
-                        **kw)
-    reference = sweeps.run_conditions
-    try:
-        sweeps.run_conditions = lambda *a, **k: reference(*a, **k, fast=False)  # type: ignore
-        slow = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, **kw)
-        slow_noise = noise_curve(model, data, rankings[-2:], [0.0, 1.0], k=3, n_seeds=2,
-                                 clean=clean, **kw)
-    finally:
-        sweeps.run_conditions = reference
+                        options=OPTS)
+    slow = ablation_curve(model, data, rankings, [0, 2, 5], n_seeds=2, clean=clean, options=FULL)
+    slow_noise = noise_curve(model, data, rankings[-2:], [0.0, 1.0], k=3, n_seeds=2,
+                             clean=clean, options=FULL)
     for a, b in ((fast, slow), (noise, slow_noise)):
         assert a.drop(columns="value").equals(b.drop(columns="value"))
         assert np.abs(a.value.to_numpy() - b.value.to_numpy()).max() <= TOL
@@ -226,9 +220,10 @@ def test_a_sweep_runs_one_clean_forward(case: dict, monkeypatch: pytest.MonkeyPa
     rng = np.random.default_rng(2)
     rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
                 for layer in range(info.n_layers)]
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML, n_seeds=2)
+    kw: dict[str, Any] = dict(options=OPTS, n_seeds=2)
     given = ablation_curve(model, data, rankings, [0, 2, 5],
-                           clean=clean_run(model, data, batch_size=4, max_length=ML), **kw)
+                           clean=clean_run(model, data,
+                                           options=OPTS), **kw)
     clean_forwards: list[int] = []
     monkeypatch.setattr(experiments, "predict_logits",
                         lambda *a, **k: clean_forwards.append(1) or pytest.fail("2nd forward"))
@@ -288,8 +283,8 @@ def test_resume_and_edit_points(case: dict) -> None:
 @needs_tl4
 def test_declared_edits_resume_and_lying_ones_run_in_full(case: dict) -> None:
     model, info, data = case["model"], case["info"], case["data"]
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
-    clean = clean_run(model, data, batch_size=4, max_length=ML)
+    kw: dict[str, Any] = dict(options=OPTS)
+    clean = clean_run(model, data, options=OPTS)
     last = Ranking(info.names.resid_post(info.n_layers - 1), info.n_layers - 1,
                    np.linspace(0.0, 1.0, info.d_model))
     rankings = [last] if info.family in ("bert", "roberta") else []
@@ -307,22 +302,14 @@ def test_declared_edits_resume_and_lying_ones_run_in_full(case: dict) -> None:
     sneaky = Condition({"i": 10}, edit=lambda: _bump(first),
                        touches=tuple(x.param for x in slices))
     table = run_conditions(model, data, [*conds, lying, sneaky], clean=clean, **kw)
-    reference = run_conditions(model, data, [*conds, lying, sneaky], clean=clean, fast=False,
-                               **kw)
+    reference = run_conditions(model, data, [*conds, lying, sneaky], clean=clean, options=FULL)
     assert table.drop(columns="value").equals(reference.drop(columns="value"))
     assert np.abs(table.value.to_numpy() - reference.value.to_numpy()).max() <= TOL
     kl = reference[(reference.metric == "kl") & (reference.i == 10)].value
     assert kl.item() > 1e-6  # the undeclared change is real: resuming would have missed it
     if rankings:
-        import synapse_lens.experiments.redirect as red
-
-        ref_run = red.run_conditions
-        try:
-            red.run_conditions = lambda *a, **k: ref_run(*a, **k, fast=False)  # type: ignore
-            slow = weight_redirection(model, data, rankings, 3, [0.0, 0.5], n_seeds=2,
-                                      clean=clean, **kw)
-        finally:
-            red.run_conditions = ref_run
+        slow = weight_redirection(model, data, rankings, 3, [0.0, 0.5], n_seeds=2,
+                                  clean=clean, options=FULL)
         assert np.abs(fast.value.to_numpy() - slow.value.to_numpy()).max() <= TOL
 
 
@@ -349,8 +336,8 @@ def test_fallbacks_give_full_runs(case: dict) -> None:
     """Hooks the plain copy does not fire, hooks attached from outside and raw torch hooks on
     bridge modules all run through the bridge — and give the reference results."""
     model, info, data = case["model"], case["info"], case["data"]
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
-    clean = clean_run(model, data, batch_size=4, max_length=ML)
+    kw: dict[str, Any] = dict(options=OPTS)
+    clean = clean_run(model, data, options=OPTS)
     seen: list[int] = []
 
     def read_pattern(act: torch.Tensor, hook: Any) -> None:
@@ -364,7 +351,7 @@ def test_fallbacks_give_full_runs(case: dict) -> None:
              Condition({"i": 1}, lambda: [(names.resid_post(0), zero)])]
     table = run_conditions(model, data, conds, clean=clean, **kw)
     assert sum(seen) == len(data)  # the pattern hook really ran: a full bridge run
-    reference = run_conditions(model, data, conds, clean=clean, fast=False, **kw)
+    reference = run_conditions(model, data, conds, clean=clean, options=FULL)
     assert np.abs(table.value.to_numpy() - reference.value.to_numpy()).max() <= TOL
     assert np.abs(table[table.i == 0].value.to_numpy()
                   - table[table.i == 1].value.to_numpy()).max() <= TOL
@@ -372,7 +359,7 @@ def test_fallbacks_give_full_runs(case: dict) -> None:
     shift = scale(model, names.logits, [0], 0.5)
     with model.hooks(fwd_hooks=[(names.logits, shift)]):
         outer = run_conditions(model, data, conds[1:], clean=clean, **kw)
-        outer_ref = run_conditions(model, data, conds[1:], clean=clean, fast=False, **kw)
+        outer_ref = run_conditions(model, data, conds[1:], clean=clean, options=FULL)
     assert np.abs(outer.value.to_numpy() - outer_ref.value.to_numpy()).max() <= TOL
     assert np.abs(outer.value.to_numpy() - table[table.i == 1].value.to_numpy()).max() > 1e-6
     # a raw torch hook on a bridge module is honoured (the plain copy is not used)
@@ -381,7 +368,7 @@ def test_fallbacks_give_full_runs(case: dict) -> None:
     try:
         pm = plain_model(model)
         assert pm is not None and not pm.usable()
-        cache_cls(model, data.texts[:4], progress=False, batch_size=4)
+        cache_cls(model, data.texts[:4], options=ExecOptions(progress=False, batch_size=4))
         assert calls == [1]
     finally:
         handle.remove()
@@ -414,9 +401,9 @@ def test_chunked_states_equal_one_chunk_and_runs_are_deterministic(case: dict) -
     assert one[1] is not None and many[1] is None  # edits are entered once: one chunk only
     assert torch.equal(one[0], _full(model, data.texts, jobs()[0].hooks))
     a = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
-                       progress=False, batch_size=4, max_length=ML)
+                       options=OPTS)
     b = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
-                       progress=False, batch_size=4, max_length=ML)
+                       options=OPTS)
     assert a.to_csv(index=False) == b.to_csv(index=False)
 
 
@@ -448,7 +435,6 @@ def test_tl3_runs_every_condition_in_full(case: dict) -> None:
     names = info.names
     conds = [Condition({"i": 0}, lambda: [(names.resid_post(0), zero_ablate(
         model, names.resid_post(0), [1, 2]))])]
-    kw: dict[str, Any] = dict(progress=False, batch_size=4, max_length=ML)
-    fast = run_conditions(model, data, conds, **kw)
-    assert fast.to_csv(index=False) == run_conditions(model, data, conds, fast=False,
-                                                      **kw).to_csv(index=False)
+    fast = run_conditions(model, data, conds, options=OPTS)
+    full = run_conditions(model, data, conds, options=FULL)
+    assert fast.to_csv(index=False) == full.to_csv(index=False)
