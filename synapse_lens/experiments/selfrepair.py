@@ -101,9 +101,7 @@ def self_repair(
     if not k_values or k_values[0] < 1:
         raise ValueError(f"ks must be unit counts >= 1, got {list(ks)}")
     names = [*outputs, info.names.logits]
-    batch: dict[str, Any] = {"opts.batch_size": opts.batch_size, "opts.max_length": opts.max_length,
-                             "opts.progress": False}
-    clean = cache_cls(model, data.texts, names=names, **batch)
+    clean = cache_cls(model, data.texts, names=names, options=opts.quiet())
     summary, trace = [], []
     jobs = [(r, k) for r in items for k in k_values]
     for r, k in tqdm(jobs, desc="self-repair", disable=not opts.progress):
@@ -115,7 +113,7 @@ def self_repair(
         for position in ("cls", "all"):
             edit = [(r.hook_name, zero_ablate(model, r.hook_name, units, position=position))]
             acts = cache_cls(model, data.texts, names=[*above, info.names.logits],
-                             fwd_hooks=edit, **batch)
+                             fwd_hooks=edit, options=opts.quiet())
             out[position] = _output(acts[info.names.logits], clean[info.names.logits],
                                     data.labels)
             dist[position] = [_distance(acts[n], clean[n]) for n in above]

@@ -56,7 +56,9 @@ def _known(fn: Any, markers: tuple[str, ...]) -> bool:
     return any(marker in name for marker in markers)
 
 
-def _first_tensor(output: Any, where: str) -> Tensor:
+def first_tensor(output: Any, where: str) -> Tensor:
+    """A module's output tensor (HF layers return a tuple whose first item is the hidden state);
+    ``where`` names the module in the error raised for anything else."""
     if isinstance(output, Tensor):
         return output
     if isinstance(output, tuple) and output and isinstance(output[0], Tensor):
@@ -86,7 +88,7 @@ def _fire_out(hook_point: nn.Module) -> Callable[..., Any]:
     def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
         if isinstance(output, Tensor):
             return hook_point(output)
-        first = _first_tensor(output, str(getattr(hook_point, "name", "?")))
+        first = first_tensor(output, str(getattr(hook_point, "name", "?")))
         return (hook_point(first), *output[1:])
 
     return hook

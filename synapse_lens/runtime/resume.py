@@ -35,7 +35,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from synapse_lens.models import classifier_info
-from synapse_lens.runtime.plain import PlainModel, _first_tensor
+from synapse_lens.runtime.plain import PlainModel, first_tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +203,7 @@ def capture(
         return pre_hook
 
     def record_last(module: Any, args: tuple[Any, ...], output: Any) -> None:
-        seen[n] = _first_tensor(output, "last layer")
+        seen[n] = first_tensor(output, "last layer")
 
     handles = [b.register_forward_pre_hook(record(i), with_kwargs=True, prepend=True)
                for i, b in enumerate(pm.blocks)]
@@ -246,5 +246,5 @@ def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batc
         hidden = pm.model.blocks[point - 1].hook_out(hidden)
     for layer in range(point, len(pm.blocks)):
         args, kwargs = state.calls[layer]
-        hidden = _first_tensor(pm.blocks[layer](hidden, *args, **kwargs), f"layer {layer}")
+        hidden = first_tensor(pm.blocks[layer](hidden, *args, **kwargs), f"layer {layer}")
     return pm.head(hidden, state.attention_mask)
