@@ -254,8 +254,8 @@ def predict_logits(
         model: a model from :func:`synapse_lens.load_classifier`.
         texts: the texts.
         options: execution settings (:class:`~synapse_lens.ExecOptions`; default
-        ``ExecOptions(progress=False)``). fwd_hooks: TransformerLens ``(hook_name, fn)`` pairs
-        active during the forward passes.
+            ``ExecOptions(progress=False)``).
+        fwd_hooks: TransformerLens ``(hook_name, fn)`` pairs active during the forward passes.
 
     Returns:
         ``float32 [n, n_classes]`` logits on CPU, in the order of ``texts``.

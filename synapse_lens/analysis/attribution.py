@@ -144,7 +144,7 @@ def attribution_rankings(
             where (module docstring).
         per_class: also one ranking per class (the mean over that class's examples).
         options: execution settings (:class:`~synapse_lens.ExecOptions`; default
-        ``ExecOptions(progress=False)``).
+            ``ExecOptions(progress=False)``).
 
     Returns:
         For each hook in ``names`` order, the :data:`~synapse_lens.analysis.rankings.GLOBAL` ranking

@@ -296,7 +296,7 @@ def exact_ranking(
             ``hook_name`` (default: the [CLS] mean of ``data``, cached here); at all positions
             the mean over every real token of ``data`` is used.
         options: execution settings (:class:`~synapse_lens.ExecOptions`; default
-        ``ExecOptions(progress=False)``).
+            ``ExecOptions(progress=False)``).
 
     Returns:
         A :class:`~synapse_lens.analysis.rankings.Ranking` whose scores are measured drops.

@@ -88,7 +88,8 @@ def weight_redirection(
         model, data: a classifier and labelled texts with its classes.
         rankings: rankings whose top-k units' output weights are perturbed
             (:func:`~synapse_lens.interventions.edits.unit_output_weights`: embed / resid_post /
-        mlp_post). k: units per ranking.
+            mlp_post).
+        k: units per ranking.
         eps_values: relative norms (finite, >= 0; ``0`` = clean).
         classes: classes whose classifier row is perturbed (default all; ``[]`` for none).
         random_control: also perturb random-k units of the same hooks.

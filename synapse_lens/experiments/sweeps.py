@@ -142,7 +142,6 @@ def ablation_curve(
         metrics: see :func:`~synapse_lens.experiments.engine.run_conditions`.
         clean: shared clean run (computed once when None).
         options: execution settings (:class:`~synapse_lens.ExecOptions`; default ``ExecOptions()``).
-        :func:`~synapse_lens.experiments.engine.run_conditions`.
 
     Returns:
         Tidy table with columns ``hook_name``, ``layer`` (int), ``ranking`` (class name or

@@ -288,8 +288,9 @@ def faithfulness_figure(faithfulness: pd.DataFrame, metric: str = "true_prob",
 
     Args:
         faithfulness: ``faithfulness`` table
-        (:func:`synapse_lens.experiments.faithfulness.faithfulness`). metric: which metric's gaps to
-        show. position: which edits (``cls`` / ``all``; tables without the column are used whole).
+            (:func:`synapse_lens.experiments.faithfulness.faithfulness`).
+        metric: which metric's gaps to show.
+        position: which edits (``cls`` / ``all``; tables without the column are used whole).
 
     Returns:
         One trace per method (markers with error bars, dashed connecting lines) over depth.

@@ -97,8 +97,9 @@ def run_resumed(
         pm: the plain copy of the model (:func:`synapse_lens.runtime.plain.plain_model`).
         texts: the dataset's texts.
         jobs: the runs, each with its resume point
-        (:func:`synapse_lens.runtime.resume.resume_point`). batch_size, max_length: batching, as for
-        the full forward. progress: tqdm bar over jobs (× chunks).
+            (:func:`synapse_lens.runtime.resume.resume_point`).
+        batch_size, max_length: batching, as for the full forward.
+        progress: tqdm bar over jobs (× chunks).
         desc: the bar's label.
         budget_bytes: most bytes of cached states per chunk.
         clean_out: a ``[n, n_classes]`` tensor that receives the clean logits of the captured
