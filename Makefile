@@ -68,8 +68,10 @@ notebooks: $(STAMP) browser
 	$(PY) notebooks/_make_notebooks.py
 	$(PY) notebooks/run_notebooks.py
 
+# The benchmarks compare against nnsight (the `bench` extra, pinned; not a package dependency).
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/run_all.py --json bench.json
 
 clean:
 	rm -rf $(VENV) .venv-tl3 .pytest_cache .mypy_cache .ruff_cache

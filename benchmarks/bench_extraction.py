@@ -7,7 +7,13 @@ Contenders, on the same texts, the same length-sorted batches, tokenisation incl
 * ``cache_cls`` — synapse_lens: [CLS] of the embeddings and of every layer output (7 hooks);
 * ``tl_bridge`` — TransformerLens's own ``run_with_cache(names_filter=...)`` on the bridge, then
   [CLS] sliced out (what you get without synapse_lens's plain path);
+* ``hf_hooks``  — what a user writes without an interpretability library (NeuroX-style): plain
+  HF eager forward with ``torch`` forward hooks on the embeddings and every layer keeping [CLS];
+* ``nnsight``   — nnsight 0.8.1 (``make bench`` installs it) tracing the same plain HF model and
+  saving the [CLS] slice of the embeddings and every layer;
 * ``hf_sdpa``   — plain HF with PyTorch's SDPA attention (information only: a different kernel).
+
+Every contender's [CLS] vectors are checked against ``cache_cls`` before timing.
 
 Usage: ``python benchmarks/bench_extraction.py [--n 1000] [--reps 3] [--device cuda]``
 """
@@ -73,8 +79,17 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
                 for name in names:
                     cache[name][:, 0].cpu()
 
+    hf_hooks, nnsight_fn = peers(hf["eager"], head, batches)
     fns = {"hf_eager": plain_hf("eager"), "cache_cls": ours, "tl_bridge": bridge,
-           "hf_sdpa": plain_hf("sdpa")}
+           "hf_hooks": hf_hooks, "nnsight": nnsight_fn, "hf_sdpa": plain_hf("sdpa")}
+    ours_acts = cache_cls(model, texts, names=names, options=opts)
+    order = np.argsort(np.asarray([len(x) for x in tok(list(texts), truncation=True,
+                                                          max_length=args.max_length)["input_ids"]]),
+                       kind="stable")
+    peer_diff = {name: max(float((torch.cat(parts)[np.argsort(order, kind="stable")]
+                                  - ours_acts[n]).abs().max())
+                           for parts, n in zip(fn(), names))
+                 for name, fn in (("hf_hooks", hf_hooks), ("nnsight", nnsight_fn))}
     times = common.interleave(fns, args.reps, args.device)
     base = common.median(times["hf_eager"])
     rows = [(name, common.median(t), common.median(t) / base, min(t), max(t))
@@ -90,8 +105,68 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
           f"batch {args.batch_size}, max_length {args.max_length}, {args.reps} rounds")
     print(common.environment(args))
     print(common.markdown(["contender", "median s", "÷ hf_eager", "min s", "max s"], rows))
-    print(f"max |cache_cls - HF hidden_states[CLS]| = {diff:.2e}")
-    return {"times": times, "ratio": common.median(times["cache_cls"]) / base, "diff": diff}
+    print(f"max |cache_cls - HF hidden_states[CLS]| = {diff:.2e}; max |peer - cache_cls| = "
+          + ", ".join(f"{k} {v:.2e}" for k, v in peer_diff.items()))
+    return {"times": times, "ratio": common.median(times["cache_cls"]) / base, "diff": diff,
+            "peer_diff": peer_diff,
+            "ratios": {name: common.median(t) / base for name, t in times.items()}}
+
+
+def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
+    """The two tools a user would pick instead, on the same plain HF model and batches: each
+    returns, per hook (embeddings, then every layer output), the [CLS] rows batch by batch."""
+    from nnsight import NNsight
+
+    layers = list(hf.encoder.layer)
+    traced = NNsight(hf)
+
+    @torch.inference_mode()
+    def hf_hooks() -> list[list[torch.Tensor]]:
+        kept: list[list[torch.Tensor]] = [[] for _ in range(len(layers) + 1)]
+
+        def keep(i: int) -> Any:
+            def hook(module: Any, inputs: Any, output: Any) -> None:
+                hidden = output[0] if isinstance(output, tuple) else output
+                kept[i].append(hidden[:, 0].cpu())
+            return hook
+
+        handles = [m.register_forward_hook(keep(i))
+                   for i, m in enumerate([hf.embeddings, *layers])]
+        try:
+            for enc in batches():
+                head(hf(**enc).last_hidden_state[:, 0]).cpu()
+        finally:
+            for h in handles:
+                h.remove()
+        return kept
+
+    @torch.inference_mode()
+    def nnsight_run() -> list[list[torch.Tensor]]:
+        kept: list[list[torch.Tensor]] = [[] for _ in range(len(layers) + 1)]
+        for enc in batches():
+            saved = _nnsight_trace(traced, enc, len(layers))
+            head(saved[-1]).cpu()
+            for i, s in enumerate(saved):
+                kept[i].append(s.cpu())
+        return kept
+
+    return hf_hooks, nnsight_run
+
+
+def _nnsight_trace(traced: Any, enc: Any, n_layers: int) -> list[torch.Tensor]:
+    """One nnsight trace saving [CLS] of the embeddings and every layer output (a function of
+    its own: nnsight compiles the body of the ``with`` block from this file's source)."""
+    saved = []
+    with traced.trace(**enc):
+        saved.append(traced.embeddings.output[:, 0].save())
+        for i in range(n_layers):
+            saved.append(_hidden(traced.encoder.layer[i].output)[:, 0].save())
+    return saved
+
+
+def _hidden(output: Any) -> Any:
+    """A layer's hidden states (transformers 5 returns the tensor, 4.x a tuple)."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 if __name__ == "__main__":

@@ -12,7 +12,13 @@ layer output of MiniLM-L6). Contenders, on the same texts and batches, interleav
 * ``flop_min`` — the FLOP-minimal execution, written directly against a separately loaded plain
   HF ``BertModel``: one clean forward to cache every layer's output, then per condition the
   ablation as a tensor edit and only the layers after it plus the head — the same arithmetic as
-  ``fast`` with no framework at all (no hooks, no bookkeeping, no metric scoring).
+  ``fast`` with no framework at all (no hooks, no bookkeeping, no metric scoring);
+* ``hf_hooks`` — what a user writes without an interpretability library: per condition a full
+  plain HF forward with a ``torch`` forward hook zeroing the units at [CLS] of the layer;
+* ``nnsight``  — the same per-condition loop with nnsight 0.8.1 (``make bench`` installs it):
+  one trace per condition and batch, the units set to 0 inside the trace.
+
+Every contender's logits are checked against ``flop_min``'s (hence against each other).
 
 Usage: ``python benchmarks/bench_sweep.py [--n 128] [--ks 1 16] [--n-seeds 2] [--reps 3]``
 """
@@ -56,11 +62,11 @@ def _setup(args: Any) -> dict[str, Any]:
             "conditions": conditions, "clean": clean_run(model, data, options=opts)}
 
 
-def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
-    """The minimal arithmetic of the sweep on a plain HF BertModel (see the module docstring);
-    returns a callable giving every condition's logits."""
+def _plain(args: Any, s: dict[str, Any]) -> dict[str, Any]:
+    """A separately loaded plain HF ``BertModel`` (eager attention), the seeded head, the length
+    order of the texts and every condition as ``(layer, units)``: what the plain contenders
+    share."""
     import transformers
-    from transformers.masking_utils import create_bidirectional_mask
 
     from synapse_lens.interventions.selection import select_units
     from synapse_lens.models import minilm_path
@@ -80,15 +86,32 @@ def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
         units = select_units(by_hook[c["hook_name"]], c["k"], c["order"],
                              0 if c["seed"] is None else c["seed"])
         plan.append((c["layer"], torch.as_tensor(units, device=args.device)))
+
+    def batches() -> list[tuple[torch.Tensor, Any]]:
+        """The texts tokenised once, length-sorted, padded per batch (as every contender)."""
+        out = []
+        for start in range(0, len(texts), args.batch_size):
+            rows = torch.as_tensor(order[start:start + args.batch_size])
+            out.append((rows, tok([texts[i] for i in rows], padding=True, truncation=True,
+                                  max_length=args.max_length, return_tensors="pt")
+                        .to(args.device)))
+        return out
+
+    return {"hf": hf, "head": head, "n": len(texts), "plan": plan, "batches": batches}
+
+
+def flop_minimal(p: dict[str, Any]) -> Any:
+    """The minimal arithmetic of the sweep on a plain HF BertModel (see the module docstring);
+    returns a callable giving every condition's logits."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    hf, head, plan = p["hf"], p["head"], p["plan"]
     n_layers = len(hf.encoder.layer)
 
     def go() -> list[torch.Tensor]:
-        out = [torch.empty(len(texts), head.out_features) for _ in plan]
+        out = [torch.empty(p["n"], head.out_features) for _ in plan]
         with torch.inference_mode():
-            for start in range(0, len(texts), args.batch_size):
-                rows = torch.as_tensor(order[start:start + args.batch_size])
-                enc = tok([texts[i] for i in rows], padding=True, truncation=True,
-                          max_length=args.max_length, return_tensors="pt").to(args.device)
+            for rows, enc in p["batches"]():
                 states = hf(**enc, output_hidden_states=True).hidden_states
                 mask = create_bidirectional_mask(config=hf.config, inputs_embeds=states[0],
                                                  attention_mask=enc["attention_mask"])
@@ -101,6 +124,66 @@ def flop_minimal(args: Any, s: dict[str, Any]) -> Any:
         return out
 
     return go
+
+
+def peers(p: dict[str, Any]) -> tuple[Any, Any]:
+    """The per-condition loops a user would write with plain torch hooks and with nnsight; each
+    returns every condition's logits."""
+    import warnings
+
+    from nnsight import NNsight
+
+    hf, head, plan = p["hf"], p["head"], p["plan"]
+    n_layers = len(hf.encoder.layer)
+    with warnings.catch_warnings():  # nnsight renames HF's `output` submodules (it says so)
+        warnings.simplefilter("ignore", UserWarning)
+        traced = NNsight(hf)
+
+    def zero(units: torch.Tensor) -> Any:
+        def hook(module: Any, inputs: Any, output: Any) -> Any:
+            hidden = _hidden(output).clone()
+            hidden[:, 0, units] = 0.0
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+        return hook
+
+    @torch.inference_mode()
+    def hf_hooks() -> list[torch.Tensor]:
+        out = [torch.empty(p["n"], head.out_features) for _ in plan]
+        encoded = p["batches"]()
+        for i, (layer, units) in enumerate(plan):
+            handle = hf.encoder.layer[layer].register_forward_hook(zero(units))
+            try:
+                for rows, enc in encoded:
+                    out[i][rows] = head(hf(**enc).last_hidden_state[:, 0]).cpu()
+            finally:
+                handle.remove()
+        return out
+
+    @torch.inference_mode()
+    def nnsight_run() -> list[torch.Tensor]:
+        out = [torch.empty(p["n"], head.out_features) for _ in plan]
+        encoded = p["batches"]()
+        for i, (layer, units) in enumerate(plan):
+            for rows, enc in encoded:
+                out[i][rows] = head(_nnsight_ablate(traced, enc, layer, units, n_layers - 1)).cpu()
+        return out
+
+    return hf_hooks, nnsight_run
+
+
+def _nnsight_ablate(traced: Any, enc: Any, layer: int, units: torch.Tensor,
+                    last: int) -> torch.Tensor:
+    """One nnsight trace: the units of ``layer``'s output zeroed at [CLS]; returns the [CLS] of
+    layer ``last`` (a function of its own: nnsight compiles the ``with`` body from this file)."""
+    with traced.trace(**enc):
+        _hidden(traced.encoder.layer[layer].output)[:, 0, units] = 0.0
+        cls = _hidden(traced.encoder.layer[last].output)[:, 0].save()
+    return cls
+
+
+def _hidden(output: Any) -> Any:
+    """A layer's hidden states (transformers 5 returns the tensor, 4.x a tuple)."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
@@ -134,8 +217,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
                                 max_length=opts.max_length)
             score(logits, clean)
 
-    minimal = flop_minimal(args, s)
-    fns = {"fast": engine(True), "naive": engine(False), "plain": plain, "flop_min": minimal}
+    shared = _plain(args, s)
+    minimal = flop_minimal(shared)
+    hf_hooks, nnsight_fn = peers(shared)
+    fns = {"fast": engine(True), "naive": engine(False), "plain": plain, "flop_min": minimal,
+           "hf_hooks": hf_hooks, "nnsight": nnsight_fn}
     engine(True)()  # warm-up, small
     times = common.interleave(fns, args.reps, args.device, warmup=False)
     med = {k: common.median(v) for k, v in times.items()}
@@ -158,9 +244,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
               med["plain"] / med["fast"])
     print("naive / fast = {:.2f}x;  fast / flop_min = {:.2f}x;  plain / fast = {:.2f}x".format(
         *ratios))
+    peer_diff = {name: max(float((a - b).abs().max()) for a, b in zip(fn(), reference))
+                 for name, fn in (("hf_hooks", hf_hooks), ("nnsight", nnsight_fn))}
     print(f"max |fast - naive| over table values = {diff:.2e}; max |flop_min - engine| logits "
-          f"(sampled conditions) = {ldiff:.2e}")
-    return {"times": times, "n_conditions": n_conditions, "diff": diff, "ldiff": ldiff}
+          f"(sampled conditions) = {ldiff:.2e}; max |peer - flop_min| logits = "
+          + ", ".join(f"{k} {v:.2e}" for k, v in peer_diff.items()))
+    return {"times": times, "n_conditions": n_conditions, "diff": diff, "ldiff": ldiff,
+            "peer_diff": peer_diff, "ratios": {name: med[name] / med["fast"] for name in med}}
 
 
 if __name__ == "__main__":
