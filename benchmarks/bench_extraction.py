@@ -115,10 +115,14 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
 def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
     """The two tools a user would pick instead, on the same plain HF model and batches: each
     returns, per hook (embeddings, then every layer output), the [CLS] rows batch by batch."""
+    import warnings
+
     from nnsight import NNsight
 
     layers = list(hf.encoder.layer)
-    traced = NNsight(hf)
+    with warnings.catch_warnings():  # nnsight renames HF's `output` submodules (it says so)
+        warnings.simplefilter("ignore", UserWarning)
+        traced = NNsight(hf)
 
     @torch.inference_mode()
     def hf_hooks() -> list[list[torch.Tensor]]:
