@@ -118,12 +118,12 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: Columns holding names (classes, hooks, choices): always read as text, so that a class called
-# "NA", "None" or "1" stays that string.
+#: "NA", "None" or "1" stays that string.
 TEXT_COLUMNS = ("hook_name", "hook_name_a", "hook_name_b", "class", "class_a", "class_b", "task",
-                 "split", "metric", "method", "method_a", "method_b", "ranking", "order", "units",
-                 "edit", "target", "to_class", "label", "pred", "scope", "selection",
-                 "ablated_class", "verdict", "intervention", "position", "ks", "space", "source",
-                 "control", "size_unit")
+                "split", "metric", "method", "method_a", "method_b", "ranking", "order", "units",
+                "edit", "target", "to_class", "label", "pred", "scope", "selection",
+                "ablated_class", "verdict", "intervention", "position", "ks", "space", "source",
+                "control", "size_unit")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -158,7 +158,6 @@ def read_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, pd.DataFrame], 
     Example:
         >>> tables, summary = read_run("runs/sms-spam")  # doctest: +SKIP
     """
-
     root = Path(run_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"run directory {str(root)!r} does not exist")

@@ -196,3 +196,25 @@ def test_truncation_stats_count_what_is_cut(tiny_bert) -> None:  # type: ignore[
     assert truncation_stats(tiny_bert, texts, max_length=64)["n_truncated"] == 0
     with pytest.raises(ValueError, match="max_length"):
         truncation_stats(tiny_bert, texts, max_length=1)
+
+
+def test_stratified_split_is_the_one_splitter() -> None:
+    """Sorted, disjoint, complete, stratified and seeded; ``sort=False`` keeps scikit-learn's
+    order (the same rows); one-line errors name the classes."""
+    from synapse_lens.data import stratified_split
+
+    labels = np.array([0] * 30 + [1] * 10)
+    train, test = stratified_split(labels, test_size=0.25, seed=3)
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(test) > 0)
+    assert sorted([*train, *test]) == list(range(40)) and len(test) == 10
+    assert np.bincount(labels[test]).tolist() == [8, 2]  # the class shares of the whole
+    again = stratified_split(labels, test_size=0.25, seed=3)
+    assert np.array_equal(again[0], train) and np.array_equal(again[1], test)
+    raw_train, raw_test = stratified_split(labels, test_size=0.25, seed=3, sort=False)
+    assert set(raw_train) == set(train) and set(raw_test) == set(test)
+    assert not np.all(np.diff(raw_train) > 0)
+    assert len(stratified_split(labels, train_size=8, seed=0)[0]) == 8
+    with pytest.raises(ValueError, match="test_size must be a fraction in \\(0, 1\\)"):
+        stratified_split(labels, test_size=1.5)
+    with pytest.raises(ValueError, match=r"at least 2 examples .* got \{'ham': 39, 'spam': 1\}"):
+        stratified_split([0] * 39 + [1], test_size=0.5, label_names=["ham", "spam"])
