@@ -37,6 +37,7 @@ from synapse_lens.activations import ClsActivations
 from synapse_lens.models import classifier_info
 from synapse_lens.names import Position, check_position
 from synapse_lens.runtime.forward import HookFn
+from synapse_lens.runtime.pruned import reads_cls_only
 
 _THREE_D = ("embed", "resid_post", "mlp_post")
 
@@ -104,6 +105,7 @@ def _per_unit(name: str, value: Any, k: int) -> Tensor:
     return tensor
 
 
+@reads_cls_only
 def _identity(activation: Tensor, hook: Any) -> Tensor:
     return activation
 
@@ -126,7 +128,8 @@ def _unit_hook(
             out[..., idx] = edit(activation[..., idx]).to(activation.dtype)
         return out
 
-    return hook
+    # a [CLS] edit reads and writes position 0 only: the [CLS]-only last layer may run
+    return reads_cls_only(hook) if position == "cls" else hook
 
 
 def _prepare(model: Any, hook_name: str, units: Any, position: str) -> tuple[int, np.ndarray]:

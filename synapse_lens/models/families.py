@@ -40,6 +40,13 @@ from synapse_lens.names import (
 #: classifier; ALBERT's pooler → tanh → classifier.
 HeadShape = Literal["bert", "roberta", "distilbert", "albert"]
 
+#: The shapes of encoder layer the [CLS]-only last layer knows (``runtime.pruned``), by module
+#: names: BERT's ``attention.self.{query,key,value}`` → ``attention.output`` → ``intermediate``
+#: → ``output`` (also RoBERTa, XLM-R, ELECTRA); DistilBERT's ``attention.{q,k,v,out}_lin`` →
+#: ``sa_layer_norm`` → ``ffn`` → ``output_layer_norm``; ALBERT's ``attention`` (with its own
+#: dense + LayerNorm) → ``ffn`` → ``ffn_output`` → ``full_layer_layer_norm``.
+LayerShape = Literal["bert", "distilbert", "albert"]
+
 
 @dataclass(frozen=True)
 class Family:
@@ -65,6 +72,7 @@ class Family:
         positions_after_pad: position ids start at ``pad_token_id + 1`` (RoBERTa), which
             shortens the longest usable sequence by that much.
         head: the head's shape (:data:`HeadShape`).
+        layer_shape: the encoder layer's shape (:data:`LayerShape`).
         tl4_adapter: the adapter class's name in :mod:`synapse_lens.models.adapters`.
         tl4_pooled: the TL 4.x hook of the vector the final projection reads (own head).
         tl3: whether the family converts exactly onto TL 3.x ``HookedEncoder``.
@@ -88,6 +96,7 @@ class Family:
     shares_layers: bool = False
     positions_after_pad: bool = False
     head: HeadShape = "roberta"
+    layer_shape: LayerShape = "bert"
     tl4_adapter: str = "BertClassifierAdapter"
     tl4_pooled: str = "classifier.out_proj.hook_in"
     tl3: bool = True
@@ -122,15 +131,15 @@ _RECORDS = (
     Family("distilbert", "DistilBertForSequenceClassification", "DistilBertModel", "distilbert",
            "DistilBertConfig", "distilbert", layers="transformer.layer", mlp_out="ffn.lin2",
            output_norm="output_layer_norm", widths=("n_layers", "dim", "hidden_dim"),
-           heads="n_heads",
-           head="distilbert", tl4_adapter="DistilBertClassifierAdapter",
+           heads="n_heads", head="distilbert", layer_shape="distilbert",
+           tl4_adapter="DistilBertClassifierAdapter",
            tl4_pooled="classifier.hook_in",
            tiny_config={"pad_token_id": 0, "dropout": 0.0, "attention_dropout": 0.0,
                         "seq_classif_dropout": 0.0}),
     Family("albert", "AlbertForSequenceClassification", "AlbertModel", "albert", "AlbertConfig",
            "albert", mlp_out="ffn_output", output_norm="full_layer_layer_norm",
            embed_projection="encoder.embedding_hidden_mapping_in", shares_layers=True,
-           head="albert", tl4_adapter="AlbertClassifierAdapter",
+           head="albert", layer_shape="albert", tl4_adapter="AlbertClassifierAdapter",
            tl4_pooled="classifier.hook_in", tl3=False,
            tiny_config={**_NO_DROPOUT, "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3,
                         "classifier_dropout_prob": 0.0, "hidden_act": "gelu"}),

@@ -36,9 +36,11 @@ class Pooler(nn.Module):
 
     def forward(
         self,
-        hidden: Float[Tensor, "batch pos d_model"],
+        hidden: Float[Tensor, "batch _ d_model"],
         mask: Int[Tensor, "batch pos"] | None = None,
     ) -> Float[Tensor, "batch d_model"]:
+        # [CLS] pooling may get the [CLS] row alone (runtime.pruned): only mean pooling
+        # reads every position, and the mask must then match them
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         elif mask is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 
 from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.plain import plain_model
+from synapse_lens.runtime.pruned import reads_cls_only
 
 #: A TransformerLens hook function: ``fn(activation, hook)`` returning the new activation (or
 #: None to keep it). Every intervention factory returns one.
@@ -36,17 +38,17 @@ def forward(
     :func:`~synapse_lens.activations.cache_cls`, :func:`~synapse_lens.activations.predict_logits`
     and every condition the resumed path cannot take run through it.
 
-    One forward per batch (texts sorted by length) with ``fwd_hooks`` then save hooks that keep
-    position 0; returns per-hook [n, d] tensors and the logits, both in the input order.
-
-    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.runtime.plain`; same
-    logits bit for bit, no bridge overhead) whenever the attached hooks allow it, else the
-    TransformerLens bridge; ``"bridge"`` always runs the bridge."""
+    ``engine="auto"`` runs the plain HF copy of the model (:mod:`synapse_lens.runtime.plain`; no
+    bridge overhead) whenever the attached hooks allow it — with the last layer computed for
+    [CLS] only (:mod:`synapse_lens.runtime.pruned`, within 1e-6) when the head reads [CLS] and the
+    hooks there read [CLS] only — else the TransformerLens bridge; ``"bridge"`` always runs the
+    bridge."""
     order, batches = length_sorted_batches(model, texts, batch_size, max_length)
     store: dict[str, list[Tensor]] = {name: [] for name in names}
 
     def save_hook(name: str) -> HookFn:
         # keyed by the requested name: TL 4 resolves aliases (hook.name may differ)
+        @reads_cls_only
         def hook_fn(act: Tensor, hook: Any) -> None:
             kept = act[:, 0] if act.ndim == 3 else act
             store[name].append(kept.detach().to("cpu", torch.float32).clone())
@@ -57,8 +59,11 @@ def forward(
     plain = plain_model(model) if engine == "auto" else None
     outputs: list[Tensor] = []
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
-        forward = (plain.logits if plain is not None and plain.usable() else
-                   lambda ids, mask: model(ids, attention_mask=mask))
+        if plain is not None and plain.usable():
+            cls_only = plain.cls_only_ok()
+            forward = functools.partial(plain.logits, cls_only=cls_only)
+        else:
+            forward = lambda ids, mask: model(ids, attention_mask=mask)  # noqa: E731
         for enc in tqdm(batches, desc=desc, disable=not progress):
             logits = forward(enc["input_ids"], enc["attention_mask"])
             outputs.append(logits.detach().to("cpu", torch.float32).clone())

@@ -18,6 +18,11 @@ units (``mlp.hook_post``), the pooled vector and the logits — so hook function
 a model in training mode send the caller back to the bridge. TransformerLens 3.x models have no
 bridge: :func:`plain_model` returns ``None`` for them.
 
+For a head that reads [CLS] the copy also has a second module tree, ``pruned_root``, the same
+modules except that the last layer is :class:`~synapse_lens.runtime.pruned.ClsLastLayer` (its
+[CLS] row only, within 1e-6 of the full layer). :meth:`PlainModel.logits` runs it with
+``cls_only=True``; :meth:`PlainModel.cls_only_ok` says when the attached hooks allow it.
+
 Example:
     >>> pm = plain_model(model)  # doctest: +SKIP
     >>> with model.hooks(fwd_hooks=hooks), torch.inference_mode():  # doctest: +SKIP
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +43,7 @@ from torch import Tensor, nn
 
 from synapse_lens.models import EncoderWithHead, classifier_info
 from synapse_lens.models.families import FAMILIES
+from synapse_lens.runtime.pruned import ClsLastLayer, is_cls_only
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +130,11 @@ class PlainModel:
         head: ``(last hidden states, attention mask) -> logits`` through the plain head modules.
         block_params: per layer, the ids of its parameters.
         head_params: ids of the head's parameters.
+        pruned_root: ``root`` with the last layer computed for [CLS] only (``None`` when the
+            head pools more than [CLS], or the layer or attention has no [CLS]-only form).
+        cls_last: that last layer (:class:`~synapse_lens.runtime.pruned.ClsLastLayer`), or None.
+        last_sites: ids of the hook points whose activations the pruned layer shortens to
+            ``[batch, 1, ·]``: the last layer's output and MLP units.
     """
 
     model: Any
@@ -133,6 +144,9 @@ class PlainModel:
     head: Callable[[Tensor, Tensor], Tensor]
     block_params: tuple[frozenset[int], ...]
     head_params: frozenset[int]
+    pruned_root: nn.Module | None = None
+    cls_last: nn.Module | None = None
+    last_sites: frozenset[int] = frozenset()
 
     def attached(self) -> list[str]:
         """Names of the hook points that have a user hook attached right now."""
@@ -161,10 +175,53 @@ class PlainModel:
                 return False
         return True
 
-    def logits(self, input_ids: Int[Tensor, "batch pos"],
-               attention_mask: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch n_classes"]:
-        """Class logits of one batch through the plain copy (hooks at the SYNAPSE sites fire)."""
-        out = self.root(input_ids=input_ids, attention_mask=attention_mask)
+    def cls_only_ok(self, hooks: Sequence[tuple[Any, Any]] | None = None) -> bool:
+        """Whether the [CLS]-only last layer may run: it exists, and every hook function at the
+        last layer's output and MLP units is marked
+        (:func:`~synapse_lens.runtime.pruned.reads_cls_only`).
+
+        Args:
+            hooks: ``[(hook_name, fn), ...]`` to check (a job about to be attached); ``None``
+                checks the hooks attached to the model right now.
+        """
+        if self.pruned_root is None:
+            return False
+        if hooks is not None:
+            hook_dict = self.model.hook_dict
+            for name, fn in hooks:
+                point = hook_dict.get(name) if isinstance(name, str) else None
+                if point is None or (id(point) in self.last_sites and not is_cls_only(fn)):
+                    return False
+            return True
+        for point in self.hook_points.values():
+            if id(point) not in self.last_sites:
+                continue
+            if point._forward_pre_hooks or len(point._forward_hooks) != len(point.fwd_hooks):
+                return False
+            if not all(is_cls_only(h.user_hook) or _known(h.user_hook, _KNOWN_HOOK_FNS)
+                       for h in point.fwd_hooks):
+                return False
+        return True
+
+    def layer(self, index: int, cls_only: bool = False) -> nn.Module:
+        """The plain module of layer ``index`` (the [CLS]-only one for the last layer when
+        ``cls_only``)."""
+        if cls_only and index == len(self.blocks) - 1:
+            if self.cls_last is None:
+                raise ValueError("this model has no [CLS]-only last layer")
+            return self.cls_last
+        return self.blocks[index]
+
+    def logits(self, input_ids: Int[Tensor, "batch pos"], attention_mask: Int[Tensor, "batch pos"],
+               *, cls_only: bool = False) -> Float[Tensor, "batch n_classes"]:
+        """Class logits of one batch through the plain copy (hooks at the SYNAPSE sites fire);
+        ``cls_only`` computes the last layer for [CLS] only (check :meth:`cls_only_ok`)."""
+        root = self.root
+        if cls_only:
+            if self.pruned_root is None:
+                raise ValueError("this model has no [CLS]-only last layer")
+            root = self.pruned_root
+        out = root(input_ids=input_ids, attention_mask=attention_mask)
         return out.logits if not isinstance(out, Tensor) else out  # type: ignore[no-any-return]
 
 
@@ -233,6 +290,8 @@ def plain_model(model: Any) -> PlainModel | None:
     if not shared or any(isinstance(m, GeneralizedComponent) for m in plain.modules()):
         logger.info("no plain copy of this model: its module tree is not a plain HF tree")
         return None
+    blocks = tuple(memo[id(b)] for b in model.blocks)
+    cls_last, pruned_root = _pruned(plain, info.family, blocks[-1])
     names = info.names
     hook_dict = model.hook_dict
     sites = [*(b.hook_in for b in model.blocks), *(b.hook_out for b in model.blocks),
@@ -252,19 +311,59 @@ def plain_model(model: Any) -> PlainModel | None:
             return None
         comp, side = owner[id(hook_point)]
         target: nn.Module = memo[id(comp)]
-        if side == "in":
-            args_first = isinstance(comp, (BlockBridge, LinearBridge))  # as their forward()
-            target.register_forward_pre_hook(_fire_in(hook_point, args_first), with_kwargs=True)
-        else:
-            target.register_forward_hook(_fire_out(hook_point))
+        # the last layer's hooks fire on its [CLS]-only form too
+        targets = [target, *([cls_last] if cls_last is not None and target is blocks[-1] else [])]
+        for module in targets:
+            if side == "in":
+                args_first = isinstance(comp, (BlockBridge, LinearBridge))  # as their forward()
+                module.register_forward_pre_hook(_fire_in(hook_point, args_first),
+                                                 with_kwargs=True)
+            else:
+                module.register_forward_hook(_fire_out(hook_point))
         points[id(hook_point)] = hook_point
     try:
         head, head_modules = _head_fn(plain, info.family)
     except (ValueError, AttributeError) as err:
         logger.info("no plain copy: %s", err)
         return None
-    blocks = tuple(memo[id(b)] for b in model.blocks)
+    last = info.n_layers - 1
+    last_sites = frozenset(id(hook_dict[n]) for n in (names.resid_post(last),
+                                                      names.mlp_units()[last]))
     return PlainModel(
         model, plain, blocks, points, head,
         tuple(frozenset(id(p) for p in b.parameters()) for b in blocks),
-        frozenset(id(p) for m in head_modules for p in m.parameters()))
+        frozenset(id(p) for m in head_modules for p in m.parameters()),
+        pruned_root, cls_last, last_sites)
+
+
+def _shallow(module: nn.Module) -> nn.Module:
+    """A new module object sharing everything with ``module`` except its dict of children."""
+    out = copy.copy(module)
+    out._modules = dict(module._modules)
+    return out
+
+
+def _pruned(root: nn.Module, family: str,
+            last: nn.Module) -> tuple[nn.Module | None, nn.Module | None]:
+    """``(ClsLastLayer, root with it in place of the last layer)`` for a plain tree whose head
+    reads [CLS], else ``(None, None)``. The containers on the way to the layer list are
+    shallow copies; every other module (and every parameter) is ``root``'s own."""
+    record = FAMILIES.get(family)
+    pooler = getattr(root, "pooler", None) if isinstance(root, EncoderWithHead) else None
+    attn = getattr(getattr(root, "config", None), "_attn_implementation", None)
+    if record is None or getattr(pooler, "pooling", "cls") != "cls" or attn not in (
+            "eager", "sdpa"):
+        return None, None
+    cls_last = ClsLastLayer(last, record.layer_shape)
+    pruned = _shallow(root)
+    parent = pruned
+    for name in f"{record.prefix}.{record.layers}".split("."):
+        child = parent._modules.get(name)
+        if child is None:
+            return None, None
+        parent._modules[name] = parent = _shallow(child)
+    key = list(parent._modules)[-1] if parent._modules else None
+    if key is None or parent._modules[key] is not last:
+        return None, None
+    parent._modules[key] = cls_last
+    return cls_last, pruned

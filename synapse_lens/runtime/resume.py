@@ -49,13 +49,16 @@ class BatchState:
             ``n_layers`` -> the output of the last layer.
         calls: per layer, the other positional and keyword arguments HF passed it.
         logits: ``[batch, n_classes]`` clean logits.
+        cls_only: the last layer ran for [CLS] only (``hidden[n_layers]`` is
+            ``[batch, 1, d_model]``), and resumed runs of this state run it so too.
     """
 
     rows: Int[np.ndarray, " batch"]
     attention_mask: Int[Tensor, "batch pos"]
-    hidden: Mapping[int, Float[Tensor, "batch pos d_model"]]
+    hidden: Mapping[int, Float[Tensor, "batch _ d_model"]]
     calls: tuple[tuple[tuple[Any, ...], dict[str, Any]], ...]
     logits: Float[Tensor, "batch n_classes"]
+    cls_only: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -167,6 +170,8 @@ def capture(
     encodings: Sequence[Mapping[str, Tensor]],
     rows: Sequence[np.ndarray],
     points: Collection[int],
+    *,
+    cls_only: bool = False,
 ) -> list[BatchState]:
     """Run the clean forward of each batch and keep the inputs of the layers in ``points``.
 
@@ -177,6 +182,8 @@ def capture(
         encodings: per batch ``{"input_ids", "attention_mask"}``.
         rows: per batch, the dataset positions of its examples.
         points: resume points (``0..n_layers``).
+        cls_only: run the last layer for [CLS] only (``pm.cls_last``; only when every job
+            resumed from these states passes :meth:`PlainModel.cls_only_ok`).
 
     Returns:
         One :class:`BatchState` per batch.
@@ -205,20 +212,22 @@ def capture(
     def record_last(module: Any, args: tuple[Any, ...], output: Any) -> None:
         seen[n] = first_tensor(output, "last layer")
 
+    layers = [pm.layer(i, cls_only) for i in range(n)]
     handles = [b.register_forward_pre_hook(record(i), with_kwargs=True, prepend=True)
-               for i, b in enumerate(pm.blocks)]
-    handles.append(pm.blocks[-1].register_forward_hook(record_last, prepend=True))
+               for i, b in enumerate(layers)]
+    handles.append(layers[-1].register_forward_hook(record_last, prepend=True))
     states = []
     try:
         with torch.inference_mode():
             for enc, idx in zip(encodings, rows):
                 seen.clear()
                 calls.clear()
-                logits = pm.logits(enc["input_ids"], enc["attention_mask"])
+                logits = pm.logits(enc["input_ids"], enc["attention_mask"], cls_only=cls_only)
                 if any(not isinstance(a, tuple) for a, _ in calls) or len(calls) != n:
                     raise RuntimeError("the encoder did not call every layer once")
                 states.append(BatchState(np.asarray(idx), enc["attention_mask"],
-                                         {r: seen[r] for r in wanted}, tuple(calls), logits))
+                                         {r: seen[r] for r in wanted}, tuple(calls), logits,
+                                         cls_only))
     finally:
         for handle in handles:
             handle.remove()
@@ -230,7 +239,7 @@ def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batc
 
     The hook point just before ``point`` (layer ``point - 1``'s output) is fired on a copy of
     the cached tensor first (hooks may edit in place), then layers ``point..n_layers-1`` and
-    the head run.
+    the head run (the last layer for [CLS] only when the state was captured so).
 
     Raises:
         ValueError: ``point`` was not captured.
@@ -246,5 +255,6 @@ def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batc
         hidden = pm.model.blocks[point - 1].hook_out(hidden)
     for layer in range(point, len(pm.blocks)):
         args, kwargs = state.calls[layer]
-        hidden = first_tensor(pm.blocks[layer](hidden, *args, **kwargs), f"layer {layer}")
+        hidden = first_tensor(pm.layer(layer, state.cls_only)(hidden, *args, **kwargs),
+                              f"layer {layer}")
     return pm.head(hidden, state.attention_mask)

@@ -12,6 +12,10 @@ The cached states take ``n · pos · d_model`` floats per resume point; they are
 of batches at a time (:data:`STATE_BUDGET_BYTES`). Jobs with a weight edit take the fast path only
 when the whole dataset fits in one chunk (the edit is entered once, as in a full run).
 
+When every job's hooks at the last layer read [CLS] only (:meth:`PlainModel.cls_only_ok`), the
+clean states are captured, and every job resumed, with the [CLS]-only last layer
+(:mod:`synapse_lens.runtime.pruned`); else the whole run computes the full last layer.
+
 Safety checks send jobs back to the full forward (``None`` results): hooks attached to the model
 from outside, a resumed run that does not reproduce the clean logits bit for bit on the first
 batch, an edit changing parameters it did not declare, hooks the plain copy cannot fire.
@@ -130,12 +134,14 @@ def run_resumed(
     item = next(model.parameters()).element_size()
     sizes = [len(points) * enc["input_ids"].numel() * d_model * item for enc in encodings]
     chunks = _chunks(sizes, budget_bytes)
+    cls_only = all(pm.cls_only_ok(job.hooks) for job in jobs)
     live = [i for i, job in enumerate(jobs) if job.edit is None or len(chunks) == 1]
     out = {i: torch.empty(len(texts), classifier_info(model).n_classes) for i in live}
     bar = tqdm(total=len(live) * len(chunks), desc=desc, disable=not progress)
     try:
         for c, chunk in enumerate(chunks):
-            states = capture(pm, [encodings[b] for b in chunk], [rows[b] for b in chunk], points)
+            states = capture(pm, [encodings[b] for b in chunk], [rows[b] for b in chunk], points,
+                             cls_only=cls_only)
             if clean_out is not None:
                 for state in states:
                     clean_out[torch.as_tensor(np.asarray(state.rows))] = state.logits.detach().to(

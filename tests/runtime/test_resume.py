@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from synapse_lens import ExecOptions, classifier_info, load_classifier
-from synapse_lens.activations import cache_cls
+from synapse_lens.activations import cache_cls, predict_logits
 from synapse_lens.analysis.rankings import Ranking
 from synapse_lens.data import TextDataset
 from synapse_lens.experiments.engine import Condition, clean_run, run_conditions
@@ -23,9 +23,10 @@ from synapse_lens.experiments.redirect import weight_redirection
 from synapse_lens.experiments.sweeps import ablation_curve, noise_curve
 from synapse_lens.interventions.edits import class_row, perturbed_weights, unit_output_weights
 from synapse_lens.interventions.hooks import add_noise, scale, set_value, zero_ablate
-from synapse_lens.models import installed_backend
+from synapse_lens.models import EncoderWithHead, installed_backend
 from synapse_lens.runtime.forward import forward
 from synapse_lens.runtime.plain import plain_model
+from synapse_lens.runtime.pruned import is_cls_only, reads_cls_only
 from synapse_lens.runtime.resume import capture, edit_point, named_parameters, resume, resume_point
 from synapse_lens.runtime.scheduler import Job, run_resumed
 from synapse_lens.testing import FAMILIES, TINY_WORDS, tiny_hf_classifier, tiny_tokenizer
@@ -50,8 +51,8 @@ def _model(case: str) -> Any:
         encoder = tiny_hf_classifier("bert", with_head=False, n_layers=3, seed=3)
         head = nn.Linear(32, 3)
         gen = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            head.weight.copy_(torch.randn(3, 32, generator=gen))
+        with torch.no_grad():  # a trained head's scale (1/sqrt(d)), not a raw randn's
+            head.weight.copy_(torch.randn(3, 32, generator=gen) / 32 ** 0.5)
             head.bias.copy_(torch.randn(3, generator=gen))
         return load_classifier(encoder, tiny_tokenizer("bert"), head=head,
                                pooling="cls" if case.endswith("cls") else "mean",
@@ -105,6 +106,8 @@ def _conditions(model: Any, info: Any) -> list[tuple[str, Any]]:
 
 @needs_tl4
 def test_plain_copy_is_the_bridge_bit_for_bit(case: dict) -> None:
+    """With the full last layer (an unmarked hook there asks for it) the plain copy is the
+    bridge bit for bit."""
     model, info = case["model"], case["info"]
     pm = plain_model(model)
     assert pm is not None
@@ -112,7 +115,11 @@ def test_plain_copy_is_the_bridge_bit_for_bit(case: dict) -> None:
     names = [*info.names.layer_outputs(), *info.names.mlp_units(), info.names.pooled,
              info.names.logits]
     texts = case["data"].texts
-    hooks = [(info.names.resid_post(0), zero_ablate(model, info.names.resid_post(0), [1, 4]))]
+    last = info.names.resid_post(info.n_layers - 1)
+    hooks = [(info.names.resid_post(0), zero_ablate(model, info.names.resid_post(0), [1, 4])),
+             (last, lambda act, hook: None)]
+    with model.hooks(fwd_hooks=hooks):
+        assert pm.usable() and not pm.cls_only_ok()
     plain = forward(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
                  progress=False, desc="")
     bridge = forward(model, texts, names, batch_size=4, max_length=ML, fwd_hooks=hooks,
@@ -133,6 +140,85 @@ def test_plain_copy_is_the_bridge_bit_for_bit(case: dict) -> None:
             torch.inference_mode():
         model(ids, attention_mask=mask)
     assert plain_seen == seen and len(seen) == len(names)
+
+
+def _close(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """The [CLS]-only last layer against the full forward (runtime.pruned): |Δ| ≤ 1e-6 +
+    1e-6·|x| (a few float32 ulps: logits of the random test heads reach 10)."""
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+
+
+def _reads_cls_only(case: dict) -> bool:
+    root = plain_model(case["model"]).root  # type: ignore[union-attr]
+    return not (isinstance(root, EncoderWithHead) and root.pooler.pooling == "mean")
+
+
+@needs_tl4
+def test_cls_only_last_layer_is_within_1e_6_of_the_full_forward(case: dict) -> None:
+    """Where the head reads [CLS], extraction and predictions run the last layer for [CLS] only:
+    cached [CLS] vectors and logits within 1e-6 + 1e-6·|x| of the bridge; hook functions
+    marked as reading [CLS] see one position there, any other hook gets the full layer."""
+    model, info, texts = case["model"], case["info"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None
+    prunable = _reads_cls_only(case)
+    assert (pm.pruned_root is not None) == prunable
+    names = [*info.names.layer_outputs(), *info.names.mlp_units(), info.names.pooled]
+    fast = cache_cls(model, texts, names=names, options=OPTS)
+    full = cache_cls(model, texts, names=names, options=FULL)
+    for name in names:
+        _close(fast[name], full[name])
+    fast_logits = predict_logits(model, texts, options=OPTS)
+    _close(fast_logits, predict_logits(model, texts, options=FULL))
+    mlp_last = info.names.mlp_units()[-1]
+    widths: list[int] = []
+    marked = reads_cls_only(lambda act, hook: widths.append(act.shape[1]))
+    _, logits = forward(model, texts, [], batch_size=4, max_length=ML, progress=False, desc="",
+                        fwd_hooks=[(mlp_last, marked)])
+    assert torch.equal(logits, fast_logits)
+    assert (set(widths) == {1}) == prunable and len(widths) == -(-len(texts) // 4)
+    widths.clear()
+    _, logits = forward(model, texts, [], batch_size=4, max_length=ML, progress=False, desc="",
+                        fwd_hooks=[(mlp_last, lambda act, hook: widths.append(act.shape[1]))])
+    assert min(widths) > 1 and torch.equal(logits, _full(model, texts, []))
+    # hook factories mark [CLS] edits only
+    assert is_cls_only(zero_ablate(model, mlp_last, [0]))
+    assert not is_cls_only(zero_ablate(model, mlp_last, [0], position="all"))
+
+
+@needs_tl4
+def test_resumed_conditions_with_the_cls_only_last_layer(case: dict) -> None:
+    """A sweep whose hooks read [CLS] captures and resumes with the [CLS]-only last layer
+    (states at the last layer's output hold one position) and stays within 1e-6 + 1e-6·|x| of
+    the full runs, at every resume point up to the head."""
+    model, info, texts = case["model"], case["info"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None
+    names, n = info.names, info.n_layers
+    last, mlp_last = names.resid_post(n - 1), names.mlp_units()[-1]
+
+    def conds() -> list[list[tuple[str, Any]]]:
+        return [[(names.resid_post(0), zero_ablate(model, names.resid_post(0), [1, 2, 5]))],
+                [(mlp_last, add_noise(model, mlp_last, [0, 3, 8], 1.5, seed=2))],
+                [(last, scale(model, last, [2, 3, 7], -2.0))],
+                [(names.pooled, set_value(model, names.pooled, [1], 2.5))],
+                []]
+
+    jobs = [Job(hooks, resume_point(pm, hooks)) for hooks in conds()]  # type: ignore[arg-type]
+    assert [j.point for j in jobs] == [1, n - 1, n, n, n]
+    assert all(pm.cls_only_ok(j.hooks) for j in jobs) == _reads_cls_only(case)
+    got = run_resumed(pm, texts, jobs, batch_size=4, max_length=ML)
+    clean = _full(model, texts, [])
+    for hooks, logits in zip(conds(), got):
+        assert logits is not None
+        expected = _full(model, texts, hooks)
+        _close(logits, expected)
+        assert not hooks or (expected - clean).abs().max() > 1e-4  # each edit does something
+    if _reads_cls_only(case):
+        ids, mask = _ids(model, texts[:3])
+        states = capture(pm, [{"input_ids": ids, "attention_mask": mask}], [np.arange(3)],
+                         [n - 1, n], cls_only=True)
+        assert states[0].hidden[n].shape[1] == 1 and states[0].hidden[n - 1].shape[1] > 1
 
 
 def _ids(model: Any, texts: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,7 +485,8 @@ def test_chunked_states_equal_one_chunk_and_runs_are_deterministic(case: dict) -
     many = run_resumed(pm, data.texts, jobs(), batch_size=4, max_length=ML, budget_bytes=1)
     assert one[0] is not None and many[0] is not None and torch.equal(one[0], many[0])
     assert one[1] is not None and many[1] is None  # edits are entered once: one chunk only
-    assert torch.equal(one[0], _full(model, data.texts, jobs()[0].hooks))
+    # the [CLS]-only last layer (where the head reads [CLS]): close to the full run
+    _close(one[0], _full(model, data.texts, jobs()[0].hooks))
     a = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
                        options=OPTS)
     b = run_conditions(model, data, [Condition({"i": 0}, lambda: jobs()[0].hooks)],
