@@ -117,28 +117,32 @@ def kl(x: MetricInputs) -> float:
 
 
 def recall(x: MetricInputs) -> dict[str, float]:
-    """Per-class recall (NaN for a class with no example)."""
+    """Per-class recall, for the classes with at least one example (per-class work follows
+    the classes present: a 157-class model on data with 30 of them gives 30 values)."""
     from sklearn.metrics import recall_score
 
-    n = len(x.clean.label_names)
-    values = recall_score(x.clean.labels, x.preds, labels=list(range(n)), average=None,
+    present = np.unique(x.clean.labels)
+    values = recall_score(x.clean.labels, x.preds, labels=present, average=None,
                           zero_division=np.nan)
-    return {name: float(v) for name, v in zip(x.clean.label_names, values)}
+    return {x.clean.label_names[c]: float(v) for c, v in zip(present, values)}
 
 
 def class_true_prob(x: MetricInputs) -> dict[str, float]:
-    """Per class, the mean softmax probability of the true class over that class's examples
-    (NaN for a class with no example): the continuous counterpart of :func:`recall`."""
+    """Per class with at least one example, the mean softmax probability of the true class over
+    that class's examples: the continuous counterpart of :func:`recall`."""
     probs = torch.softmax(x.logits.double(), dim=1).numpy()
     own = probs[np.arange(len(probs)), x.clean.labels]
-    return {name: float(own[x.clean.labels == c].mean()) if (x.clean.labels == c).any()
-            else float("nan") for c, name in enumerate(x.clean.label_names)}
+    return {x.clean.label_names[c]: float(own[x.clean.labels == c].mean())
+            for c in np.unique(x.clean.labels)}
 
 
 def pred_share(x: MetricInputs) -> dict[str, float]:
-    """Per class, the fraction of examples predicted as that class."""
+    """Per class, the fraction of examples predicted as that class, for the classes that have an
+    example or are predicted on the clean run (the share that went to any other class is one
+    minus their sum)."""
     counts = np.bincount(x.preds, minlength=len(x.clean.label_names)) / len(x.preds)
-    return {name: float(v) for name, v in zip(x.clean.label_names, counts)}
+    shown = np.union1d(x.clean.labels, x.clean.preds)
+    return {x.clean.label_names[c]: float(counts[c]) for c in shown}
 
 
 METRICS: dict[str, Metric] = {

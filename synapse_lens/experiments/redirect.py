@@ -61,6 +61,11 @@ def _perturb(model: Any, slices: Sequence[WeightSlice], eps: float, seed: int) -
     return lambda: perturbed_weights(model, slices, eps, seed=seed)
 
 
+def _present(labels: np.ndarray) -> list[int]:
+    """The class ids with at least one example, in id order."""
+    return [int(c) for c in np.unique(labels)]
+
+
 def _params(slices: Sequence[WeightSlice]) -> tuple[str, ...]:
     """The parameters an edit of ``slices`` changes (lets the engine re-run only the layers
     from the first one holding them)."""
@@ -91,7 +96,8 @@ def weight_redirection(
             mlp_post).
         k: units per ranking.
         eps_values: relative norms (finite, >= 0; ``0`` = clean).
-        classes: classes whose classifier row is perturbed (default all; ``[]`` for none).
+        classes: classes whose classifier row is perturbed (default: every class with an
+            example in ``data``; ``[]`` for none).
         random_control: also perturb random-k units of the same hooks.
         n_seeds: perturbation seeds ``seed .. seed + n_seeds - 1`` (random-k units use the same
             seed).
@@ -118,7 +124,8 @@ def weight_redirection(
     eps_list = _check_sizes("eps_values", eps_values)
     check_seeds(n_seeds)
     info = classifier_info(model)
-    class_ids = [class_id(model, c) for c in (info.id2label if classes is None else classes)]
+    class_ids = (_present(data.labels) if classes is None
+                 else [class_id(model, c) for c in classes])
     conditions = []
     for r in items:
         for edit in ("top_units", "random_units") if random_control else ("top_units",):
@@ -158,7 +165,7 @@ def logit_redirection(
     Args:
         clean: the clean run (:func:`~synapse_lens.experiments.engine.clean_run`).
         biases: bias sizes (finite; negative values push away from the target).
-        targets: class names (default all).
+        targets: class names (default: every class with an example).
 
     Returns:
         Tidy table with columns ``target``, ``bias``, ``metric`` (``flip_rate``, ``accuracy``,
@@ -174,7 +181,7 @@ def logit_redirection(
     """
     sizes = _check_sizes("biases", biases, signed=True)
     names = list(clean.label_names)
-    chosen = names if targets is None else list(targets)
+    chosen = [names[c] for c in _present(clean.labels)] if targets is None else list(targets)
     rows = []
     for target in chosen:
         if target not in names:
@@ -201,7 +208,8 @@ def minimal_biases(clean: CleanRun) -> pd.DataFrame:
     Returns:
         Tidy table, one row per example × target, columns ``example`` (index in the dataset),
         ``label`` (true class), ``pred`` (clean prediction), ``target`` (a class other than
-        ``pred``, or ``"__flip__"`` for the smallest change of prediction), ``to_class`` (the
+        ``pred`` with an example in the data — per-class work follows the classes present —
+        or ``"__flip__"`` for the smallest change of prediction), ``to_class`` (the
         class the bias is added to: ``target``, or the runner-up for ``"__flip__"``), ``bias``
         (threshold ``b*``: the prediction becomes ``to_class`` for any larger bias). Rows
         follow examples, then ``"__flip__"``, then class ids.
@@ -211,16 +219,17 @@ def minimal_biases(clean: CleanRun) -> pd.DataFrame:
     """
     names = list(clean.label_names)
     flip, runner_up = minimal_flip_bias(clean.logits)
-    per_target = [minimal_redirect_bias(clean.logits, t).numpy() for t in range(len(names))]
+    present = _present(clean.labels)
+    per_target = {t: minimal_redirect_bias(clean.logits, t).numpy() for t in present}
     preds = clean.preds
     rows = []
     for i in range(len(preds)):
         base = {"example": i, "label": names[clean.labels[i]], "pred": names[preds[i]]}
         rows.append({**base, "target": FLIP, "to_class": names[int(runner_up[i])],
                      "bias": float(flip[i])})
-        for t, name in enumerate(names):
+        for t in present:
             if t != preds[i]:
-                rows.append({**base, "target": name, "to_class": name,
+                rows.append({**base, "target": names[t], "to_class": names[t],
                              "bias": float(per_target[t][i])})
     return pd.DataFrame(rows, columns=["example", "label", "pred", "target", "to_class", "bias"])
 
