@@ -237,8 +237,10 @@ def test_class_matrix_and_asymmetry(three_class: dict) -> None:
     assert list(m.columns) == ["hook_name", "layer", "method", "ablated_class", "order", "k",
                                "seed", "metric", "class", "value", "clean_value", "delta"]
     top, rand = m[m.order == "top"], m[m.order == "random"]
-    assert len(top) == len(last) * 2 * 2 * 3  # classes x ks x metrics x measured classes
-    assert set(rand.ablated_class) == {RANDOM} and len(rand) == 2 * 4 * 2 * 3
+    measured = len(np.unique(data.labels))  # per-class metrics: the classes with an example
+    assert measured == 2 and set(top["class"]) == {data.label_names[c] for c in set(data.labels)}
+    assert len(top) == len(last) * 2 * 2 * measured  # classes x ks x metrics x measured classes
+    assert set(rand.ablated_class) == {RANDOM} and len(rand) == 2 * 4 * 2 * measured
     # one entry recomputed by hand
     r = last[0]
     logits = predict_logits(model, data.texts, fwd_hooks=ranking_hooks(model, r, 6),
@@ -390,3 +392,37 @@ def test_stress_config_round_trip_and_tiny_run(planted: dict) -> None:
                            "redirection", "redirection_logit", "minimal_bias"}
     with pytest.raises(ValueError, match="no rankings"):
         run_stress_tests(planted["model"], planted["data"], [], config)
+
+
+def test_per_class_work_follows_the_classes_present() -> None:
+    """A 12-class model on data with examples of 2 classes: class rows, per-class metrics,
+    logit targets and minimal biases cover those classes (and, for prediction shares, the
+    classes the clean model predicts), not the 10 without an example — so tables grow with the
+    classes present, not with the model's."""
+    from synapse_lens.metrics import score
+
+    names = [f"c{i}" for i in range(12)]
+    model = load_classifier(tiny_hf_classifier("bert", n_classes=12, seed=4),
+                            tiny_tokenizer("bert"), id2label=names)
+    texts = _texts(16, seed=3)
+    labels = np.array([0, 5] * 8)
+    data = TextDataset(tuple(texts), labels, tuple(names))
+    opts = ExecOptions(progress=False, max_length=ML)
+    clean = clean_run(model, data, options=opts)
+    present = {"c0", "c5"}
+    shown = present | {names[p] for p in clean.preds}
+    assert len(shown) < len(names)  # the test means something: some classes are left out
+    per_class = score(clean.logits, clean, ["recall", "class_true_prob", "pred_share"])
+    classes = {m: {c for name, c, _, _ in per_class if name == m} for m in
+               ("recall", "class_true_prob", "pred_share")}
+    assert classes == {"recall": present, "class_true_prob": present, "pred_share": shown}
+    w = weight_redirection(model, data, [], 2, [0.0, 0.5], n_seeds=1, clean=clean,
+                           options=opts)
+    assert set(w.target) == present
+    assert set(w[w.metric == "pred_share"]["class"]) == shown
+    assert set(weight_redirection(model, data, [], 2, [0.5], n_seeds=1, clean=clean,
+                                  classes=["c3"], options=opts).target) == {"c3"}
+    assert set(logit_redirection(clean, [1.0]).target) == present
+    mb = minimal_biases(clean)
+    assert set(mb.target) <= present | {"__flip__"}
+    assert len(mb) == len(data) + sum(len(present - {names[p]}) for p in clean.preds)
