@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -44,29 +43,43 @@ def forward(
     hooks there read [CLS] only — else the TransformerLens bridge; ``"bridge"`` always runs the
     bridge."""
     order, batches = length_sorted_batches(model, texts, batch_size, max_length)
-    store: dict[str, list[Tensor]] = {name: [] for name in names}
+    # outputs go straight into [n, d] tensors allocated once, in input order: no per-batch
+    # pieces stay alive between the batches' large transient buffers (heap fragmentation
+    # raised the peak RSS of 2,000 texts 2.6x above a plain HF forward's)
+    store: dict[str, Tensor | None] = dict.fromkeys(names)
+    rows = torch.empty(0, dtype=torch.long)
 
     def save_hook(name: str) -> HookFn:
         # keyed by the requested name: TL 4 resolves aliases (hook.name may differ)
         @reads_cls_only
         def hook_fn(act: Tensor, hook: Any) -> None:
             kept = act[:, 0] if act.ndim == 3 else act
-            store[name].append(kept.detach().to("cpu", torch.float32).clone())
+            out = store[name]
+            if out is None:
+                out = store[name] = torch.empty(len(order), kept.shape[-1])
+            out[rows] = kept.detach().to("cpu", torch.float32)
 
         return hook_fn
 
     hooks = [*fwd_hooks, *((name, save_hook(name)) for name in names)]
     plain = plain_model(model) if engine == "auto" else None
-    outputs: list[Tensor] = []
+    logits_out: Tensor | None = None
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
         if plain is not None and plain.usable():
             cls_only = plain.cls_only_ok()
             forward = functools.partial(plain.logits, cls_only=cls_only)
         else:
             forward = lambda ids, mask: model(ids, attention_mask=mask)  # noqa: E731
+        start = 0
         for enc in tqdm(batches, desc=desc, disable=not progress):
+            size = enc["input_ids"].shape[0]
+            rows = torch.as_tensor(order[start:start + size])
+            start += size
             logits = forward(enc["input_ids"], enc["attention_mask"])
-            outputs.append(logits.detach().to("cpu", torch.float32).clone())
-    inverse = torch.as_tensor(np.argsort(order, kind="stable"))
-    acts = {name: torch.cat(chunks)[inverse] for name, chunks in store.items()}
-    return acts, torch.cat(outputs)[inverse]
+            if logits_out is None:
+                logits_out = torch.empty(len(order), logits.shape[-1])
+            logits_out[rows] = logits.detach().to("cpu", torch.float32)
+    missing = [name for name, out in store.items() if out is None]
+    if missing or logits_out is None:
+        raise RuntimeError(f"hooks {missing} never fired in the forward pass")
+    return {name: out for name, out in store.items() if out is not None}, logits_out
