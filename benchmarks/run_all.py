@@ -6,7 +6,8 @@ Usage: ``python benchmarks/run_all.py [--device cuda] [--threads 2] [--only extr
 ``--json FILE`` writes the headline ratios (medians of interleaved rounds) of the benchmarks that
 ran, with the load average before and after and every contender's ratio::
 
-    {"extraction_vs_hf": ..., "naive_vs_fast": ..., "fast_vs_flop_min": ..., "load_average": ...}
+    {"extraction_vs_hf": ..., "naive_vs_fast": ..., "fast_vs_flop_min": ...,
+     "cache_cls_memory_vs_hf": ..., "load_classifier_vs_hf": ..., "load_average": ...}
 
 Each benchmark takes its own flags for bigger runs, e.g.
 ``python benchmarks/bench_extraction.py --n 1000 --reps 5`` (see docs/performance.md).
@@ -27,13 +28,14 @@ import bench_attribution
 import bench_extraction
 import bench_memory
 import bench_scaling
+import bench_startup
 import bench_sweep
 import bench_threads
 import common
 
 BENCHMARKS = {"extraction": bench_extraction, "sweep": bench_sweep, "memory": bench_memory,
               "scaling": bench_scaling, "threads": bench_threads,
-              "attribution": bench_attribution}
+              "attribution": bench_attribution, "startup": bench_startup}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +86,10 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         out["sweep_conditions"] = sweep["n_conditions"]
         out["sweep_max_abs_diff"] = {"naive": sweep["diff"], "flop_min": sweep["ldiff"],
                                      **sweep["peer_diff"]}
+    if results.get("memory"):
+        out["cache_cls_memory_vs_hf"] = results["memory"]["cache_cls_vs_hf"]
+    if results.get("startup"):
+        out["load_classifier_vs_hf"] = results["startup"]["ratio"]
     return out
 
 
