@@ -46,6 +46,7 @@ from synapse_lens.names import Position, check_position
 from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.options import ExecOptions, resolve
 from synapse_lens.runtime.plain import PlainModel, plain_model
+from synapse_lens.runtime.pruned import reads_cls_only
 from synapse_lens.schema import GLOBAL
 
 Metric = Literal["margin", "logprob"]
@@ -69,7 +70,7 @@ def _metric_sum(logits: Tensor, metric: str, classes: Tensor) -> Tensor:
     return torch.log_softmax(logits, dim=1).gather(1, classes[:, None]).sum()
 
 
-def _capture(store: dict[str, Tensor], name: str) -> Any:
+def _capture(store: dict[str, Tensor], name: str, position: str) -> Any:
     """Keep the activation at ``name`` (keyed by the requested name: TL 4 resolves aliases)."""
 
     def hook(activation: Tensor, hook: Any) -> Tensor:
@@ -78,7 +79,8 @@ def _capture(store: dict[str, Tensor], name: str) -> Any:
         store[name] = activation
         return activation
 
-    return hook
+    # attribution of [CLS] edits reads position 0 only: the [CLS]-only last layer may run
+    return reads_cls_only(hook) if position == "cls" else hook
 
 
 def _accumulate(model: Any, plain: PlainModel | None, enc: dict[str, Tensor], names: list[str],
@@ -89,10 +91,12 @@ def _accumulate(model: Any, plain: PlainModel | None, enc: dict[str, Tensor], na
     over the edited positions and add the activation sums; the next example's index."""
     n = enc["input_ids"].shape[0]
     store: dict[str, Tensor] = {}
-    capture = [(h, _capture(store, h)) for h in names]
+    capture = [(h, _capture(store, h, position)) for h in names]
     with torch.enable_grad(), model.hooks(fwd_hooks=capture):
-        # the plain HF copy (same logits bit for bit, no bridge overhead) when the hooks allow
-        logits = (plain.logits(enc["input_ids"], enc["attention_mask"])
+        # the plain HF copy (no bridge overhead; the last layer for [CLS] only where the head
+        # and the hooks read [CLS] only) when the hooks allow
+        logits = (plain.logits(enc["input_ids"], enc["attention_mask"],
+                               cls_only=plain.cls_only_ok())
                   if plain is not None and plain.usable() else
                   model(enc["input_ids"], attention_mask=enc["attention_mask"]))
         # the capture hooks change nothing: these are the clean logits and predictions

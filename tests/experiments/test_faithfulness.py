@@ -75,6 +75,12 @@ def test_attribution_rankings_cover_hooks_and_classes(tiny_bert) -> None:  # typ
                                atol=1e-10)
     again = attribution_rankings(tiny_bert, data, names, position="all")
     assert all(np.array_equal(a.scores, b.scores) for a, b in zip(ranks, again))
+    # [CLS] attribution runs the last layer (names[1]) for [CLS] only: the bridge's numbers
+    fast = attribution_rankings(tiny_bert, data, names, options=ExecOptions(progress=False))
+    full = attribution_rankings(tiny_bert, data, names,
+                                options=ExecOptions(progress=False, engine="full"))
+    for a, b in zip(fast, full):
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-7)
     assert not tiny_bert.hook_dict[names[0]]._forward_hooks  # hooks removed
     assert all(p.requires_grad for p in tiny_bert.parameters())  # weights unfrozen again
 
