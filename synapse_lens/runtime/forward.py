@@ -65,9 +65,9 @@ def forward(
     plain = plain_model(model) if engine == "auto" else None
     logits_out: Tensor | None = None
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
+        forward: Callable[[Tensor, Tensor], Tensor]
         if plain is not None and plain.usable():
-            cls_only = plain.cls_only_ok()
-            forward = functools.partial(plain.logits, cls_only=cls_only)
+            forward = functools.partial(plain.logits, cls_only=plain.cls_only_ok())
         else:
             forward = lambda ids, mask: model(ids, attention_mask=mask)  # noqa: E731
         start = 0
