@@ -56,8 +56,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     }
     times = common.interleave(fns, args.reps, args.device)
     base = common.median(times["cache_cls"])
-    rows = [(name, common.median(t), common.median(t) / base, min(t), max(t))
-            for name, t in times.items()]
+    rows = common.ratio_rows(times, "cache_cls")
     print(f"\n## Attribution ranking of {len(names)} hooks, {args.n} SMS texts, MiniLM-L6, "
           f"batch {args.batch_size}, max_length {args.max_length}, {args.reps} rounds")
     print(common.environment(args))

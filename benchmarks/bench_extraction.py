@@ -92,8 +92,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
                  for name, fn in (("hf_hooks", hf_hooks), ("nnsight", nnsight_fn))}
     times = common.interleave(fns, args.reps, args.device)
     base = common.median(times["hf_eager"])
-    rows = [(name, common.median(t), common.median(t) / base, min(t), max(t))
-            for name, t in times.items()]
+    rows = common.ratio_rows(times, "hf_eager")
     # correctness: cache_cls equals the HF hidden states at [CLS]
     acts = cache_cls(model, texts[:64], names=names, options=opts)
     enc = tok(list(texts[:64]), padding=True, truncation=True, max_length=args.max_length,

@@ -59,8 +59,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
         fns = {name: timed(src) for name, src in code.items()}
         times = common.interleave(fns, args.reps, args.device)
     base = common.median(times["hf_from_pretrained"])
-    rows = [(name, common.median(t), common.median(t) / base, min(t), max(t))
-            for name, t in times.items()]
+    rows = common.ratio_rows(times, "hf_from_pretrained")
     print(f"\n## Start-up: a fresh process imports and loads a MiniLM-L6 classifier, "
           f"{args.reps} rounds")
     print(common.environment(args))

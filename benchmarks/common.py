@@ -118,6 +118,13 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
+def ratio_rows(times: dict[str, list[float]], base: str) -> list[tuple[str, float, float, float,
+                                                                      float]]:
+    """Per contender ``(name, median s, median ÷ the median of base, min s, max s)``."""
+    ref = median(times[base])
+    return [(name, median(t), median(t) / ref, min(t), max(t)) for name, t in times.items()]
+
+
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A small Markdown table."""
     def cell(x: Any) -> str:
