@@ -150,6 +150,13 @@ def _max_examples(text: str) -> int | None:
     return value or None
 
 
+def _max_classes(text: str) -> int | None:
+    value = _count(0)(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("expected 0 (no cap) or at least 2, got 1")
+    return value or None
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from synapse_lens.pipeline.config import (
         DEFAULT_EPS,
@@ -202,6 +209,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         "minimal flipping biases up to their 95th percentile)")
     g.add_argument("--max-examples", type=_max_examples, default=d.max_examples,
                    help=f"cap on analysed texts, stratified; 0 = all (default: {d.max_examples})")
+    g.add_argument("--max-classes", type=_max_classes, default=d.max_classes,
+                   help="cap on the classes given per-class work (per-class rankings, class "
+                        "matrix, redirection targets): the most frequent present; 0 = no cap "
+                        f"(default: {d.max_classes})")
     g.add_argument("--batch-size", type=_count(1), default=d.batch_size,
                    help=f"texts per forward pass (default: {d.batch_size})")
     g.add_argument("--max-length", type=_count(2), default=None,
@@ -225,7 +236,8 @@ def _config(args: argparse.Namespace, *, max_length: int | None = None) -> Any:
                      k_fractions=args.k_fractions, positions=args.positions,
                      n_seeds=args.n_seeds, class_k=args.class_k, sigmas=args.sigmas,
                      eps_values=args.eps_values, biases=args.biases,
-                     max_examples=args.max_examples, batch_size=args.batch_size,
+                     max_examples=args.max_examples, max_classes=args.max_classes,
+                     batch_size=args.batch_size,
                      max_length=max_length or args.max_length or RunConfig().max_length,
                      seed=args.seed)
 

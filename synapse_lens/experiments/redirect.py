@@ -66,6 +66,12 @@ def _present(labels: np.ndarray) -> list[int]:
     return [int(c) for c in np.unique(labels)]
 
 
+def _class_index(names: Sequence[str], target: str) -> int:
+    if target not in names:
+        raise ValueError(f"target class {target!r} not in the model; classes are {list(names)}")
+    return list(names).index(target)
+
+
 def _params(slices: Sequence[WeightSlice]) -> tuple[str, ...]:
     """The parameters an edit of ``slices`` changes (lets the engine re-run only the layers
     from the first one holding them)."""
@@ -184,9 +190,7 @@ def logit_redirection(
     chosen = [names[c] for c in _present(clean.labels)] if targets is None else list(targets)
     rows = []
     for target in chosen:
-        if target not in names:
-            raise ValueError(f"target class {target!r} not in the model; classes are {names}")
-        t = names.index(target)
+        t = _class_index(names, target)
         others = clean.preds != t
         for b in sizes:
             logits = clean.logits.clone()
@@ -201,9 +205,14 @@ def logit_redirection(
     return pd.DataFrame(rows, columns=["target", "bias", "metric", "value", "clean_value"])
 
 
-def minimal_biases(clean: CleanRun) -> pd.DataFrame:
+def minimal_biases(clean: CleanRun, *, targets: Sequence[str] | None = None) -> pd.DataFrame:
     """Per example, the closed-form smallest logit biases (see
     :mod:`synapse_lens.interventions.edits` for the exact tie rule).
+
+    Args:
+        clean: the clean run (:func:`~synapse_lens.experiments.engine.clean_run`).
+        targets: class names to redirect to (default: every class with an example); the
+            ``"__flip__"`` row (to any class) is always there.
 
     Returns:
         Tidy table, one row per example × target, columns ``example`` (index in the dataset),
@@ -219,7 +228,8 @@ def minimal_biases(clean: CleanRun) -> pd.DataFrame:
     """
     names = list(clean.label_names)
     flip, runner_up = minimal_flip_bias(clean.logits)
-    present = _present(clean.labels)
+    present = (_present(clean.labels) if targets is None
+               else [_class_index(names, t) for t in targets])
     per_target = {t: minimal_redirect_bias(clean.logits, t).numpy() for t in present}
     preds = clean.preds
     rows = []

@@ -139,6 +139,7 @@ def run_stress_tests(
     config: StressConfig | None = None,
     *,
     stats: ClsActivations | None = None,
+    classes: Sequence[str] | None = None,
     options: ExecOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run every stress test and return its tables.
@@ -155,6 +156,9 @@ def run_stress_tests(
         config: sizes (default :class:`StressConfig`).
         stats: [CLS] activations of ``data`` from this model holding the global rankings'
             hooks (used for relative noise; computed when None).
+        classes: the classes whose classifier rows are perturbed and that the logit biases
+            target (default: every class with an example; a run caps them with
+            ``RunConfig.max_classes``). Per-class rankings come as given.
         options: execution settings (:class:`~synapse_lens.ExecOptions`; default
             ``ExecOptions()``).
 
@@ -211,15 +215,15 @@ def run_stress_tests(
 
     def weights(eps: Sequence[float]) -> pd.DataFrame:
         return weight_redirection(model, data, deep, cfg.weight_k, eps,
-                                  n_seeds=cfg.weight_seeds, seed=cfg.seed,
+                                  classes=classes, n_seeds=cfg.weight_seeds, seed=cfg.seed,
                                   **shared)  # type: ignore[arg-type]
 
     tables["redirection"], _ = extend_until(
         weights, cfg.eps_values, _extended(cfg.eps_values, cfg.eps_cap),
         lambda t: _effect(summarize(t), "edit", "top_units", "random_units", "true_prob",
                           ["hook_name", "target", "eps"]))
-    mb = tables["minimal_bias"] = minimal_biases(clean)
+    mb = tables["minimal_bias"] = minimal_biases(clean, targets=classes)
     flips = mb[mb["target"] == FLIP]["bias"].to_numpy()
     biases = cfg.biases if cfg.biases is not None else bias_grid(flips)
-    tables["redirection_logit"] = logit_redirection(clean, biases)
+    tables["redirection_logit"] = logit_redirection(clean, biases, targets=classes)
     return tables

@@ -77,6 +77,11 @@ class RunConfig:
             flipping biases up to their 95th percentile).
         n_boot: bootstrap resamples for ranking stability.
         max_examples: cap on the texts analysed (stratified subsample; ``None``: all).
+        max_classes: cap on the classes given per-class work — per-class rankings, the class
+            matrix and overlaps, the classifier-row, logit-bias and targeted-redirection
+            targets — when more classes have an example: the most frequent in the analysed
+            texts (ties in class order); the run records which, and the report says so.
+            Metrics per class still cover every class present. ``None``: no cap.
         test_size: probe held-out fraction; interventions are evaluated on that held-out part.
         batch_size, max_length: forward-pass batching and truncation.
         seed: seeds every random choice of the run.
@@ -98,6 +103,7 @@ class RunConfig:
     biases: tuple[float, ...] | None = None
     n_boot: int = 5
     max_examples: int | None = 300
+    max_classes: int | None = 10
     test_size: float = 0.5
     batch_size: int = 32
     max_length: int = 64
@@ -128,6 +134,8 @@ class RunConfig:
             raise ValueError(f"k_fractions must lie in (0, 1], got {list(self.k_fractions)}")
         if self.max_examples is not None and self.max_examples < 20:
             raise ValueError(f"max_examples must be >= 20 (or None), got {self.max_examples}")
+        if self.max_classes is not None and self.max_classes < 2:
+            raise ValueError(f"max_classes must be >= 2 (or None), got {self.max_classes}")
 
     @property
     def with_embeddings(self) -> bool:

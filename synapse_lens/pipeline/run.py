@@ -127,22 +127,36 @@ def _check_classes(data: TextDataset) -> None:
                          "evaluation splits: add examples or drop the class")
 
 
+def per_class_targets(data: TextDataset, max_classes: int | None) -> list[str]:
+    """The classes given per-class work: every class with an example in ``data``, or, when more
+    than ``max_classes`` have one, the ``max_classes`` most frequent (ties in class order);
+    in class order."""
+    counts = np.bincount(data.labels, minlength=data.n_classes)
+    present = [int(c) for c in np.flatnonzero(counts)]
+    if max_classes is not None and len(present) > max_classes:
+        present = sorted(sorted(present, key=lambda c: (-counts[c], c))[:max_classes])
+    return [data.label_names[c] for c in present]
+
+
 def _rankings(config: RunConfig, model: Any, probes: Any, acts: Any, train: TextDataset,
-              hooks: Sequence[str], opts: ExecOptions) -> dict[str, list[Ranking]]:
-    """Global and per-class rankings of every probed hook, per requested method (ranked on the
-    probes' training examples, evaluated on the held-out ones)."""
+              hooks: Sequence[str], targets: Sequence[str],
+              opts: ExecOptions) -> dict[str, list[Ranking]]:
+    """Global and per-class rankings (``targets``: :data:`GLOBAL` and the classes) of every
+    probed hook, per requested method (ranked on the probes' training examples, evaluated on
+    the held-out ones)."""
     out: dict[str, list[Ranking]] = {}
     for method in config.rankings:
         if method == "probe":
-            out[method] = probes.rankings()
+            out[method] = probes.rankings(targets)
         elif method == "probeless":
-            out[method] = probes.probeless_rankings(acts)
+            out[method] = probes.probeless_rankings(acts, targets)
         elif method == "probe_contribution":
-            out[method] = probes.contribution_rankings(acts)
+            out[method] = probes.contribution_rankings(acts, targets)
         else:
             logger.info("attribution rankings of %d hooks (one forward and backward pass per "
                         "batch)", len(hooks))
-            out[method] = attribution_rankings(model, train, hooks, options=opts)
+            out[method] = [r for r in attribution_rankings(model, train, hooks, options=opts)
+                           if r.target in targets]
     return out
 
 
@@ -221,14 +235,21 @@ def run_synapse(
                      dataset_fingerprint=data.fingerprint)
     probes = fit_probes(acts, data, config=ProbeConfig(test_size=config.test_size,
                                                         seed=config.seed), progress=progress)
-    probe_rankings = probes.rankings()
-    probeless = probes.probeless_rankings(acts)
+    classes = per_class_targets(data, config.max_classes)
+    n_present = int((np.bincount(data.labels, minlength=data.n_classes) > 0).sum())
+    capped = len(classes) < n_present
+    if capped:
+        logger.info("per-class experiments cover the %d most frequent of the %d classes present "
+                    "(max_classes=%d)", len(classes), n_present, config.max_classes)
+    targets = [GLOBAL, *(c for c in probes.targets() if c in classes)]
+    probe_rankings = probes.rankings(targets)
+    probeless = probes.probeless_rankings(acts, targets)
     red = redundancy(probes, acts, seed=config.seed, progress=progress)
 
     eval_data = data.subset(probes.test_idx)
     eval_stats = acts.subset(probes.test_idx)
     by_method = _rankings(config, model, probes, acts, data.subset(probes.train_idx), hooks,
-                          opts)
+                          targets, opts)
     last = info.names.resid_post(max(layers))
     stress_layers = (default_stress_layers(layers) if config.stress_layers is None
                      else config.stress_layers)
@@ -272,7 +293,7 @@ def run_synapse(
     stress = run_stress_tests(model, eval_data,
                               [r for r in by_method[chosen] if r.hook_name == last],
                               dataclasses.replace(stress_cfg, ablation=False),
-                              stats=eval_stats, options=opts)
+                              stats=eval_stats, classes=classes, options=opts)
     for name in ("redirection", "overlap"):  # say which ranking drove them, as the others do
         if name in stress and "method" not in stress[name]:
             stress[name] = stress[name].assign(method=chosen)
@@ -290,6 +311,7 @@ def run_synapse(
                                  and r.target != GLOBAL],
                                 stats=acts.subset(probes.train_idx),
                                 labels=data.labels[probes.train_idx], config=vuln_cfg,
+                                sources=classes if capped else None,
                                 run_edits=run_edits, options=opts)
     every_ranking = [r for method in by_method.values() for r in method] + exact
     tables = {
@@ -329,7 +351,8 @@ def run_synapse(
         "data": {"name": data.name, "fingerprint": data.fingerprint, "n": len(data),
                  "n_eval": len(eval_data),
                  "class_counts": {name: int((data.labels == i).sum())
-                                  for i, name in enumerate(data.label_names)}},
+                                  for i, name in enumerate(data.label_names)},
+                 "n_classes_present": n_present, "per_class": classes},
         "clean_accuracy": float(np.mean(np.asarray(predictions) == eval_data.labels)),
         "truncation": truncation,
         "class_experiments_ranking": chosen,

@@ -186,8 +186,24 @@ def _truncation_note(summary: Mapping[str, Any]) -> str:
         "number in this report describes their beginning only.")
 
 
+def _class_cap_note(summary: Mapping[str, Any]) -> str:
+    """The notice that per-class work covers only some of the classes present (``max_classes``);
+    empty when it covers them all."""
+    data = summary.get("data")
+    if not isinstance(data, Mapping) or not isinstance(data.get("per_class"), list):
+        return ""
+    chosen, present = data["per_class"], data.get("n_classes_present")
+    if not isinstance(present, int) or len(chosen) >= present:
+        return ""
+    return missing(
+        f"Per-class work (per-class rankings, the class matrix and overlaps, classifier-row, "
+        f"logit-bias and targeted redirection) covers the {len(chosen)} most frequent of the "
+        f"{present} classes present in the analysed texts (max_classes = {len(chosen)}): "
+        f"{', '.join(map(str, chosen))}. Metrics per class still cover all {present}.")
+
+
 def _run_section(t: Tables, summary: Mapping[str, Any]) -> Section:
-    body = _length_note(summary) + _truncation_note(summary) + (
+    body = _length_note(summary) + _truncation_note(summary) + _class_cap_note(summary) + (
         _fields(summary) or missing("summary.json has no fields to show."))
     return Section("run", "Run details",
                    "Configuration, model and data fingerprints as recorded in summary.json "
@@ -392,7 +408,7 @@ def _classes_section(t: Tables, summary: Mapping[str, Any]) -> Section:
                               ["hook point", "k", "class", "examples",
                                *(labels[c] for c in cols), "verdict"]))
     body = (_figs("classes", figs) + extra) if figs else _absent("class_matrix", "overlap")
-    return Section("classes", "Class-wise effects", explain, body)
+    return Section("classes", "Class-wise effects", explain, _class_cap_note(summary) + body)
 
 
 def _noise_section(t: Tables, summary: Mapping[str, Any]) -> Section:
@@ -429,7 +445,8 @@ def _redirection_section(t: Tables, summary: Mapping[str, Any]) -> Section:
         figs.append(lambda: plots.minimal_bias_figure(mb))
     body = (_figs("redirection", figs) if figs else
             _absent("redirection", "redirection_logit", "minimal_bias"))
-    return Section("redirection", "Weight and logit redirection", explain, body)
+    return Section("redirection", "Weight and logit redirection", explain,
+                   _class_cap_note(summary) + body)
 
 
 def _head_table(hd: pd.DataFrame) -> str:
@@ -459,7 +476,8 @@ def _vulnerability_section(t: Tables, summary: Mapping[str, Any]) -> Section:
     if prof is None:
         return Section("vulnerability", "Targeted redirection", explain,
                        _absent("vulnerability", "head_diagnostics"))
-    body = _figs("vulnerability", [lambda: plots.vulnerability_figure(prof)])
+    body = _class_cap_note(summary) + _figs("vulnerability",
+                                            [lambda: plots.vulnerability_figure(prof)])
     grids = summary.get("grids")
     ran = grids.get("vulnerability", {}) if isinstance(grids, Mapping) else {}
     if isinstance(ran, Mapping) and ran.get("run_edits") is False:

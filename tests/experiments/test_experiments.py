@@ -425,4 +425,7 @@ def test_per_class_work_follows_the_classes_present() -> None:
     assert set(logit_redirection(clean, [1.0]).target) == present
     mb = minimal_biases(clean)
     assert set(mb.target) <= present | {"__flip__"}
+    capped = minimal_biases(clean, targets=["c5"])  # c5: a target where it is not predicted
+    assert set(capped.target) <= {"c5", "__flip__"}
+    assert len(capped) == len(data) + int((clean.preds != 5).sum())
     assert len(mb) == len(data) + sum(len(present - {names[p]}) for p in clean.preds)

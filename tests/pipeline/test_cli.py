@@ -404,3 +404,47 @@ def test_layers_option_is_checked(capsys: pytest.CaptureFixture) -> None:
         with pytest.raises(SystemExit):
             main(["demo", "--layers", bad])
         assert message in capsys.readouterr().err
+
+
+def test_max_classes_caps_per_class_work_to_the_most_frequent_classes(tmp_path: Path) -> None:
+    """Five classes present, ``--max-classes 3``: per-class rankings, the class matrix, the
+    classifier-row, logit-bias and targeted redirection cover the three most frequent classes
+    (the summary and the report say which); metrics per class still cover all five."""
+    from synapse_lens.schema import FLIP, GLOBAL, read_run
+
+    tiny_classifier_dir(tmp_path / "model", "bert", n_classes=5, seed=3)
+    rng = np.random.default_rng(1)
+    counts = {"class_0": 8, "class_1": 20, "class_2": 6, "class_3": 14, "class_4": 12}
+    labels = [c for c, n in counts.items() for _ in range(n)]
+    texts = [" ".join(rng.choice(TINY_WORDS, size=int(rng.integers(3, 12)))) for _ in labels]
+    pd.DataFrame({"message": texts, "kind": labels}).to_csv(tmp_path / "five.csv", index=False)
+    out = tmp_path / "capped"
+    assert main(["run", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "five.csv"),
+                 "--text-column", "message", "--label-column", "kind", "--out", str(out),
+                 *FAST, "--rankings", "probe", "--no-exact",
+                 "--positions", "cls", "--max-classes", "3"]) == 0
+    tables, summary = read_run(out)
+    top = {"class_1", "class_3", "class_4"}
+    assert summary["data"]["per_class"] == sorted(top)
+    assert summary["data"]["n_classes_present"] == 5
+    assert set(tables["rankings"]["class"]) == top | {GLOBAL}
+    assert set(tables["class_matrix"]["ablated_class"]) == top | {"__random__"}
+    assert set(tables["overlap"]["class_a"]) | set(tables["overlap"]["class_b"]) <= top
+    rows = tables["redirection"]
+    assert set(rows[rows["edit"] == "class_row"]["target"]) == top
+    assert set(tables["redirection_logit"]["target"]) == top
+    assert set(tables["minimal_bias"]["target"]) <= top | {FLIP}
+    vuln = tables["vulnerability"]
+    assert set(vuln["target"]) <= top and set(vuln["source"]) <= top
+    recall = tables["ablation"][tables["ablation"]["metric"] == "recall"]
+    assert recall.empty or set(recall["class"]) == set(counts)  # metrics still cover all five
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "covers the 3 most frequent of the 5 classes present" in report
+    # without a cap every class present gets its per-class work
+    assert main(["run", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "five.csv"),
+                 "--text-column", "message", "--label-column", "kind", "--out",
+                 str(tmp_path / "all"), *FAST, "--rankings", "probe", "--no-exact",
+                 "--positions", "cls", "--max-classes", "0"]) == 0
+    tables, summary = read_run(tmp_path / "all")
+    assert set(tables["rankings"]["class"]) == set(counts) | {GLOBAL}
+    assert "most frequent of the" not in (tmp_path / "all" / "report.html").read_text()

@@ -425,7 +425,7 @@ def test_k_larger_than_the_width_fails_before_caching(
 
 @pytest.mark.parametrize("option", [["--layers", "-1"], ["--layers", "1,1"], ["--k", "0"],
                                     ["--seeds", "0"], ["--max-examples", "5"],
-                                    ["--batch-size", "0"]])
+                                    ["--max-classes", "1"], ["--batch-size", "0"]])
 def test_bad_option_values_are_refused_by_the_parser(option: list[str],
                                                      capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
