@@ -2,8 +2,8 @@
 
 Contenders, on the same texts, the same length-sorted batches, tokenisation included:
 
-* ``hf_eager``  — plain HF ``BertModel`` forward with eager attention + the [CLS] head: the
-  practical limit (the TransformerLens bridge runs eager attention, so do we);
+* ``hf_eager``  — plain HF ``BertModel`` forward with eager attention + the [CLS] head (the
+  attention the TransformerLens bridge runs, so that its attention hooks fire);
 * ``cache_cls`` — synapse_lens: [CLS] of the embeddings and of every layer output (7 hooks);
 * ``tl_bridge`` — TransformerLens's own ``run_with_cache(names_filter=...)`` on the bridge, then
   [CLS] sliced out (what you get without synapse_lens's plain path);
@@ -11,11 +11,18 @@ Contenders, on the same texts, the same length-sorted batches, tokenisation incl
   HF eager forward with ``torch`` forward hooks on the embeddings and every layer keeping [CLS];
 * ``nnsight``   — nnsight 0.8.1 (``make bench`` installs it) tracing the same plain HF model and
   saving the [CLS] slice of the embeddings and every layer;
-* ``hf_sdpa``   — plain HF with PyTorch's SDPA attention (information only: a different kernel).
+* ``hf_sdpa``   — plain HF with PyTorch's SDPA attention, HF's default: the kernel synapse_lens's
+  plain path runs since December 2026, so this is the like-for-like baseline (both printed).
 
-Every contender's [CLS] vectors are checked against ``cache_cls`` before timing.
+Every contender's [CLS] vectors are checked against ``cache_cls`` before timing. Besides wall
+time, each contender's CPU time in the kernel (``sys``, from ``getrusage``) is reported: eager
+attention's ``[batch, heads, pos, pos]`` buffers make it large for long texts.
 
-Usage: ``python benchmarks/bench_extraction.py [--n 1000] [--reps 3] [--device cuda]``
+``--concat K`` joins K consecutive SMS into each text (long inputs: with ``--max-length 512``,
+``--concat 40`` fills all 512 tokens).
+
+Usage: ``python benchmarks/bench_extraction.py [--n 1000] [--reps 3] [--device cuda]``;
+long texts: ``python benchmarks/bench_extraction.py --n 64 --concat 40 --max-length 512``
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ from synapse_lens import ExecOptions
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    args = common.parser(__doc__.splitlines()[0], n=256, reps=5).parse_args(argv)
+    p = common.parser(__doc__.splitlines()[0], n=256, reps=5)
+    p.add_argument("--concat", type=int, default=1,
+                   help="SMS joined into each text (default 1; 40 gives 512-token texts)")
+    args = p.parse_args(argv)
     if not common.configure(args):
         return None
     import transformers
@@ -40,7 +50,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     from synapse_lens.activations import cache_cls
     from synapse_lens.models import minilm_path
 
-    texts, _, labels = common.sms(args.n)
+    texts, _, labels = common.sms(args.n * args.concat)
+    texts = tuple(" ".join(texts[i * args.concat:(i + 1) * args.concat]) for i in range(args.n))
     model = common.load_minilm(args, labels)
     info = classifier_info(model)
     names = info.names.layer_outputs()
@@ -90,9 +101,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
                                   - ours_acts[n]).abs().max())
                            for parts, n in zip(fn(), names))
                  for name, fn in (("hf_hooks", hf_hooks), ("nnsight", nnsight_fn))}
-    times = common.interleave(fns, args.reps, args.device)
+    sys_s: dict[str, list[float]] = {name: [] for name in fns}
+    times = common.interleave({name: _with_sys_time(fn, sys_s[name]) for name, fn in fns.items()},
+                              args.reps, args.device)
     base = common.median(times["hf_eager"])
-    rows = common.ratio_rows(times, "hf_eager")
+    rows = [(*row, common.median(times[row[0]]) / common.median(times["hf_sdpa"]),
+             common.median(sys_s[row[0]][1:]))  # [0]: the warm-up round
+            for row in common.ratio_rows(times, "hf_eager")]
     # correctness: cache_cls equals the HF hidden states at [CLS]
     acts = cache_cls(model, texts[:64], names=names, options=opts)
     enc = tok(list(texts[:64]), padding=True, truncation=True, max_length=args.max_length,
@@ -100,15 +115,31 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     with torch.inference_mode():
         ref = hf["eager"](**enc, output_hidden_states=True).hidden_states
     diff = max(float((acts[n] - ref[i][:, 0].cpu()).abs().max()) for i, n in enumerate(names))
-    print(f"\n## Extraction: [CLS] of {len(names)} hooks, {args.n} SMS texts, MiniLM-L6, "
+    joined = f" (each {args.concat} SMS joined)" if args.concat > 1 else ""
+    print(f"\n## Extraction: [CLS] of {len(names)} hooks, {args.n} SMS texts{joined}, MiniLM-L6, "
           f"batch {args.batch_size}, max_length {args.max_length}, {args.reps} rounds")
     print(common.environment(args))
-    print(common.markdown(["contender", "median s", "÷ hf_eager", "min s", "max s"], rows))
+    print(common.markdown(["contender", "median s", "÷ hf_eager", "min s", "max s", "÷ hf_sdpa",
+                           "sys CPU s"], rows))
     print(f"max |cache_cls - HF hidden_states[CLS]| = {diff:.2e}; max |peer - cache_cls| = "
           + ", ".join(f"{k} {v:.2e}" for k, v in peer_diff.items()))
     return {"times": times, "ratio": common.median(times["cache_cls"]) / base, "diff": diff,
             "peer_diff": peer_diff,
-            "ratios": {name: common.median(t) / base for name, t in times.items()}}
+            "ratios": {name: common.median(t) / base for name, t in times.items()},
+            "sys_s": {name: common.median(v[1:]) for name, v in sys_s.items()}}
+
+
+def _with_sys_time(fn: Any, out: list[float]) -> Any:
+    """``fn``, appending the CPU seconds the process spent in the kernel during each call."""
+    import resource
+
+    def timed() -> Any:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        result = fn()
+        out.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - before)
+        return result
+
+    return timed
 
 
 def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:

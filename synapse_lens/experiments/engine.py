@@ -14,9 +14,9 @@ declares the parameters it changes (``touches``) — is resumed from the clean r
 at the first layer it can change, so only the layers after the intervention and the head re-run
 (:mod:`synapse_lens.runtime.scheduler`); every other condition runs a full forward on the plain HF
 copy of the model (:mod:`synapse_lens.runtime.plain`) or, when its hooks need it, through the
-bridge. All paths give the same logits as a full ``run_with_hooks`` (tested to 1e-5; bit for bit on
-CPU). ``ExecOptions(engine="full")`` runs every condition in full through the TransformerLens
-model, the reference.
+bridge. All paths give the same logits as a full ``run_with_hooks`` (tested to 1e-5: the plain copy
+uses SDPA attention, the bridge eager attention). ``ExecOptions(engine="full")`` runs every
+condition in full through the TransformerLens model, the reference.
 
 Hooks live only inside :func:`~synapse_lens.activations.predict_logits` (``model.hooks``) and
 weight edits only inside their context managers, so after any experiment — also one that raises

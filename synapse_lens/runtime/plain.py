@@ -7,11 +7,15 @@ recompute the LayerNorm statistics for ``hook_scale`` / ``hook_normalized`` on e
 
 :func:`plain_model` builds a structural copy of the HF module tree with every bridge replaced by
 the module it wraps. The copy *shares* the parameters and buffers (same ``Parameter`` objects:
-weight edits act on both) and runs HF's own code, so its logits are bit for bit those of the
-bridge. It fires the bridge's own :class:`~transformer_lens.hook_points.HookPoint` objects at the
-SYNAPSE sites — every layer's input and output (``hook_resid_pre`` / ``hook_resid_post``), the MLP
-units (``mlp.hook_post``), the pooled vector and the logits — so hook functions attached with
-``model.hooks(...)`` run unchanged, with the same ``hook`` argument.
+weight edits act on both) and runs HF's own code with SDPA attention — bit for bit an HF model of
+the same weights loaded with ``attn_implementation="sdpa"``, within about 2e-6 of the bridge, which
+keeps eager attention so that its attention hook points fire (tested to 1e-5 + 1e-5·|x|). Eager
+attention materialises ``[batch, heads, pos, pos]`` scores: at 512 tokens a third of the time went
+to the kernel mapping and zeroing those buffers; SDPA does not build them. It fires the bridge's
+own :class:`~transformer_lens.hook_points.HookPoint` objects at the SYNAPSE sites — every layer's
+input and output (``hook_resid_pre`` / ``hook_resid_post``), the MLP units (``mlp.hook_post``), the
+pooled vector and the logits — so hook functions attached with ``model.hooks(...)`` run unchanged,
+with the same ``hook`` argument.
 
 :meth:`PlainModel.usable` says whether the attached hooks allow the copy: a hook anywhere else
 (attention patterns, LayerNorm scale, a raw torch hook on a bridge module...), backward hooks, or
@@ -277,10 +281,11 @@ def plain_model(model: Any) -> PlainModel | None:
 
     root = model.original_model
     memo: dict[int, Any] = {id(t): t for t in (*root.parameters(), *root.buffers())}
+    sdpa = _sdpa_ok(root)
     for module in root.modules():
         config = getattr(module, "config", None)
-        if config is not None and hasattr(config, "to_dict"):
-            memo[id(config)] = config  # shared: same attention implementation as the bridge
+        if config is not None and hasattr(config, "to_dict") and id(config) not in memo:
+            memo[id(config)] = _with_sdpa(config) if sdpa else config
     try:
         plain = _plain(root, memo, GeneralizedComponent)
     except (ValueError, TypeError, RuntimeError) as err:  # pragma: no cover - defensive
@@ -334,6 +339,23 @@ def plain_model(model: Any) -> PlainModel | None:
         tuple(frozenset(id(p) for p in b.parameters()) for b in blocks),
         frozenset(id(p) for m in head_modules for p in m.parameters()),
         pruned_root, cls_last, last_sites)
+
+
+def _sdpa_ok(root: nn.Module) -> bool:
+    """Whether every HF model in ``root`` supports SDPA attention (all six families do) and no
+    config asks for attention weights (which only eager attention returns)."""
+    models = [m for m in root.modules() if hasattr(m, "_supports_sdpa")]
+    return bool(models) and all(
+        m._supports_sdpa and not getattr(getattr(m, "config", None), "output_attentions", False)
+        for m in models)
+
+
+def _with_sdpa(config: Any) -> Any:
+    """A copy of an HF config that selects SDPA attention (the bridge's own config keeps eager
+    attention, so that its attention hook points fire)."""
+    out = copy.deepcopy(config)
+    out._attn_implementation = "sdpa"
+    return out
 
 
 def _shallow(module: nn.Module) -> nn.Module:
