@@ -51,7 +51,7 @@ def _classifier_dir(out: Path, label_names: tuple[str, ...], seed: int) -> Path:
     return out
 
 
-def _stages(profile: cProfile.Profile) -> list[tuple[str, float, int]]:
+def stages(profile: cProfile.Profile) -> list[tuple[str, float, int]]:
     """``(callee, cumulative seconds, calls)`` of every function ``run_synapse`` calls."""
     stats = pstats.Stats(profile)
     stats.calc_callees()
@@ -90,7 +90,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
         total = time.perf_counter() - start
         files = sorted((f.relative_to(Path(tmp) / "run").as_posix(), f.stat().st_size)
                        for f in (Path(tmp) / "run").rglob("*") if f.is_file())
-    stages = [r for r in _stages(profile) if r[1] >= 0.5]
+    table = [r for r in stages(profile) if r[1] >= 0.5]
     peak = _peak_rss()
     print(f"\n## BERT-base-sized classifier (random, 12 x 768), {n} TREC-6 questions, "
           f"max_examples {config.max_examples}, batch {args.batch_size}, max_length "
@@ -98,9 +98,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     print(common.environment(args))
     print(f"load_classifier {load_s:.1f} s; run_synapse {total:.0f} s (under cProfile); "
           f"peak RSS of the process {peak / 2**30:.2f} GiB")
-    print(common.markdown(["step of run_synapse", "seconds", "calls"], stages))
+    print(common.markdown(["step of run_synapse", "seconds", "calls"], table))
     print(common.markdown(["file written", "KiB"], [(f, s / 1024) for f, s in files]))
-    return {"n": n, "load_s": load_s, "total_s": total, "peak_rss": peak, "stages": stages,
+    return {"n": n, "load_s": load_s, "total_s": total, "peak_rss": peak, "stages": table,
             "files": files}
 
 

@@ -21,6 +21,13 @@ attention's ``[batch, heads, pos, pos]`` buffers make it large for long texts.
 ``--concat K`` joins K consecutive SMS into each text (long inputs: with ``--max-length 512``,
 ``--concat 40`` fills all 512 tokens).
 
+Each round is cut into pieces of ``--piece`` length-sorted batches (default 4: 128 texts) and the
+contenders take turns piece by piece (:func:`common.interleave_pieces`; ``--piece 0``: the whole
+set per turn), so that a drift in the shared machine's speed slows every contender alike. Each
+contender handles a piece as it would the whole set: ``cache_cls`` is called on the piece's
+texts (which it sorts into the same batches), the others tokenise and pad the same batches.
+Besides the ratio of the median round times, the median of the per-round ratios is printed.
+
 Usage: ``python benchmarks/bench_extraction.py [--n 1000] [--reps 3] [--device cuda]``;
 long texts: ``python benchmarks/bench_extraction.py --n 64 --concat 40 --max-length 512``
 """
@@ -41,6 +48,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     p = common.parser(__doc__.splitlines()[0], n=256, reps=5)
     p.add_argument("--concat", type=int, default=1,
                    help="SMS joined into each text (default 1; 40 gives 512-token texts)")
+    p.add_argument("--piece", type=int, default=4, metavar="B",
+                   help="batches per timed piece: the contenders take turns piece by piece "
+                        "(default 4; 0: the whole set per turn)")
     args = p.parse_args(argv)
     if not common.configure(args):
         return None
@@ -60,30 +70,37 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     hf = {impl: transformers.AutoModel.from_pretrained(minilm_path(), attn_implementation=impl)
           .eval().to(args.device) for impl in ("eager", "sdpa")}
 
-    def batches() -> list[Any]:
-        """Tokenise once, sort by length, pad per batch: the same batches as cache_cls."""
-        ids = tok(list(texts), truncation=True, max_length=args.max_length)["input_ids"]
-        order = np.argsort(np.asarray([len(x) for x in ids]), kind="stable")
-        return [tok.pad({"input_ids": [ids[i] for i in order[s:s + args.batch_size]]},
+    lengths = [len(x) for x in tok(list(texts), truncation=True,
+                                   max_length=args.max_length)["input_ids"]]
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    size = len(texts) if args.piece <= 0 else args.piece * args.batch_size
+    pieces = [order[s:s + size] for s in range(0, len(texts), size)]
+
+    def batches(idx: np.ndarray = order) -> list[Any]:
+        """Tokenise the texts ``idx`` (in length order) once, pad per batch: the batches
+        cache_cls forms for them."""
+        ids = tok([texts[i] for i in idx], truncation=True, max_length=args.max_length)["input_ids"]
+        within = np.argsort(np.asarray([len(x) for x in ids]), kind="stable")
+        return [tok.pad({"input_ids": [ids[i] for i in within[s:s + args.batch_size]]},
                         return_tensors="pt").to(args.device)
-                for s in range(0, len(texts), args.batch_size)]
+                for s in range(0, len(idx), args.batch_size)]
 
     def plain_hf(impl: str) -> Any:
-        def go() -> None:
+        def go(idx: np.ndarray) -> None:
             with torch.inference_mode():
-                for enc in batches():
+                for enc in batches(idx):
                     hidden = hf[impl](**enc).last_hidden_state
                     head(hidden[:, 0]).cpu()
         return go
 
     opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
 
-    def ours() -> None:
-        cache_cls(model, texts, names=names, options=opts)
+    def ours(idx: np.ndarray) -> None:
+        cache_cls(model, [texts[i] for i in idx], names=names, options=opts)
 
-    def bridge() -> None:
+    def bridge(idx: np.ndarray) -> None:
         with torch.inference_mode():
-            for enc in batches():
+            for enc in batches(idx):
                 _, cache = model.run_with_cache(enc["input_ids"],
                                                 attention_mask=enc["attention_mask"],
                                                 names_filter=names)
@@ -94,19 +111,18 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     fns = {"hf_eager": plain_hf("eager"), "cache_cls": ours, "tl_bridge": bridge,
            "hf_hooks": hf_hooks, "nnsight": nnsight_fn, "hf_sdpa": plain_hf("sdpa")}
     ours_acts = cache_cls(model, texts, names=names, options=opts)
-    order = np.argsort(np.asarray([len(x) for x in tok(list(texts), truncation=True,
-                                                          max_length=args.max_length)["input_ids"]]),
-                       kind="stable")
     peer_diff = {name: max(float((torch.cat(parts)[np.argsort(order, kind="stable")]
                                   - ours_acts[n]).abs().max())
                            for parts, n in zip(fn(), names))
                  for name, fn in (("hf_hooks", hf_hooks), ("nnsight", nnsight_fn))}
     sys_s: dict[str, list[float]] = {name: [] for name in fns}
-    times = common.interleave({name: _with_sys_time(fn, sys_s[name]) for name, fn in fns.items()},
-                              args.reps, args.device)
+    timed = {name: _with_sys_time(lambda i, fn=fn: fn(pieces[i]), sys_s[name])
+             for name, fn in fns.items()}
+    times = common.interleave_pieces(timed, len(pieces), args.reps, args.device)
     base = common.median(times["hf_eager"])
-    rows = [(*row, common.median(times[row[0]]) / common.median(times["hf_sdpa"]),
-             common.median(sys_s[row[0]][1:]))  # [0]: the warm-up round
+    rows = [(*row, common.paired_ratio(times, row[0], "hf_eager"),
+             common.median(times[row[0]]) / common.median(times["hf_sdpa"]),
+             sum(sys_s[row[0]][1:]) / args.reps)  # [0]: the warm-up piece
             for row in common.ratio_rows(times, "hf_eager")]
     # correctness: cache_cls equals the HF hidden states at [CLS]
     acts = cache_cls(model, texts[:64], names=names, options=opts)
@@ -117,15 +133,18 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     diff = max(float((acts[n] - ref[i][:, 0].cpu()).abs().max()) for i, n in enumerate(names))
     joined = f" (each {args.concat} SMS joined)" if args.concat > 1 else ""
     print(f"\n## Extraction: [CLS] of {len(names)} hooks, {args.n} SMS texts{joined}, MiniLM-L6, "
-          f"batch {args.batch_size}, max_length {args.max_length}, {args.reps} rounds")
+          f"batch {args.batch_size}, max_length {args.max_length}, {args.reps} rounds of "
+          f"{len(pieces)} pieces")
     print(common.environment(args))
-    print(common.markdown(["contender", "median s", "÷ hf_eager", "min s", "max s", "÷ hf_sdpa",
-                           "sys CPU s"], rows))
+    print(common.markdown(["contender", "median s", "÷ hf_eager", "min s", "max s",
+                           "paired ÷ hf_eager", "÷ hf_sdpa", "sys CPU s"], rows))
     print(f"max |cache_cls - HF hidden_states[CLS]| = {diff:.2e}; max |peer - cache_cls| = "
           + ", ".join(f"{k} {v:.2e}" for k, v in peer_diff.items()))
     return {"times": times, "ratio": common.median(times["cache_cls"]) / base, "diff": diff,
             "peer_diff": peer_diff,
             "ratios": {name: common.median(t) / base for name, t in times.items()},
+            "paired_ratios": {name: common.paired_ratio(times, name, "hf_eager")
+                              for name in times},
             "sys_s": {name: common.median(v[1:]) for name, v in sys_s.items()}}
 
 
@@ -144,7 +163,8 @@ def _with_sys_time(fn: Any, out: list[float]) -> Any:
 
 def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
     """The two tools a user would pick instead, on the same plain HF model and batches: each
-    returns, per hook (embeddings, then every layer output), the [CLS] rows batch by batch."""
+    returns, per hook (embeddings, then every layer output), the [CLS] rows batch by batch (of
+    the texts ``idx``, default all)."""
     import warnings
 
     from nnsight import NNsight
@@ -155,7 +175,7 @@ def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
         traced = NNsight(hf)
 
     @torch.inference_mode()
-    def hf_hooks() -> list[list[torch.Tensor]]:
+    def hf_hooks(idx: Any = None) -> list[list[torch.Tensor]]:
         kept: list[list[torch.Tensor]] = [[] for _ in range(len(layers) + 1)]
 
         def keep(i: int) -> Any:
@@ -167,7 +187,7 @@ def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
         handles = [m.register_forward_hook(keep(i))
                    for i, m in enumerate([hf.embeddings, *layers])]
         try:
-            for enc in batches():
+            for enc in batches() if idx is None else batches(idx):
                 head(hf(**enc).last_hidden_state[:, 0]).cpu()
         finally:
             for h in handles:
@@ -175,9 +195,9 @@ def peers(hf: Any, head: Any, batches: Any) -> tuple[Any, Any]:
         return kept
 
     @torch.inference_mode()
-    def nnsight_run() -> list[list[torch.Tensor]]:
+    def nnsight_run(idx: Any = None) -> list[list[torch.Tensor]]:
         kept: list[list[torch.Tensor]] = [[] for _ in range(len(layers) + 1)]
-        for enc in batches():
+        for enc in batches() if idx is None else batches(idx):
             saved = _nnsight_trace(traced, enc, len(layers))
             head(saved[-1]).cpu()
             for i, s in enumerate(saved):

@@ -114,6 +114,38 @@ def interleave(fns: dict[str, Callable[[], Any]], reps: int, device: str = "cpu"
     return times
 
 
+def interleave_pieces(fns: dict[str, Callable[[int], Any]], n_pieces: int, reps: int,
+                      device: str = "cpu") -> dict[str, list[float]]:
+    """Like :func:`interleave`, with each round cut into ``n_pieces`` pieces of the work:
+    ``fns[name](i)`` does piece ``i``; within a round the contenders take turns piece by piece
+    (in an order rotating with the piece and the round), and a round's time per contender is
+    the sum over its pieces. Contenders compared piece by piece run seconds, not tens of
+    seconds, apart, so a machine whose speed drifts (other jobs on the host) slows them alike.
+    One untimed warm-up of piece 0 first."""
+    names = list(fns)
+    for name in names:
+        fns[name](0)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(reps):
+        total = dict.fromkeys(names, 0.0)
+        for piece in range(n_pieces):
+            shift = (rep + piece) % len(names)
+            for name in names[shift:] + names[:shift]:
+                sync(device)
+                start = time.perf_counter()
+                fns[name](piece)
+                sync(device)
+                total[name] += time.perf_counter() - start
+        for name in names:
+            times[name].append(total[name])
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], name: str, base: str) -> float:
+    """The median over rounds of ``name``'s time ÷ ``base``'s time in the same round."""
+    return median([a / b for a, b in zip(times[name], times[base], strict=True)])
+
+
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from synapse_lens.models import classifier_info
+from synapse_lens.models.families import FAMILIES
 from synapse_lens.runtime.plain import PlainModel, first_tensor
+from synapse_lens.runtime.pruned import cls_edited_layer, projections
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +53,10 @@ class BatchState:
         logits: ``[batch, n_classes]`` clean logits.
         cls_only: the last layer ran for [CLS] only (``hidden[n_layers]`` is
             ``[batch, 1, d_model]``), and resumed runs of this state run it so too.
+        projections: layer index ``r`` -> the query, key and value projections of
+            ``hidden[r]`` in layer ``r`` (each ``[batch, pos, heads · dh]``; the query ``[batch,
+            1, ·]`` for the [CLS]-only last layer), for the resume points where runs edit [CLS]
+            only (:func:`~synapse_lens.runtime.pruned.cls_edited_layer`).
     """
 
     rows: Int[np.ndarray, " batch"]
@@ -59,11 +65,13 @@ class BatchState:
     calls: tuple[tuple[tuple[Any, ...], dict[str, Any]], ...]
     logits: Float[Tensor, "batch n_classes"]
     cls_only: bool = False
+    projections: Mapping[int, tuple[Tensor, Tensor, Tensor]] = field(default_factory=dict)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the cached hidden states."""
-        return sum(t.numel() * t.element_size() for t in self.hidden.values())
+        """Bytes held by the cached hidden states and projections."""
+        tensors = [*self.hidden.values(), *(t for qkv in self.projections.values() for t in qkv)]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def depths(pm: PlainModel) -> dict[int, int]:
@@ -172,6 +180,7 @@ def capture(
     points: Collection[int],
     *,
     cls_only: bool = False,
+    keep_projections: Collection[int] = (),
 ) -> list[BatchState]:
     """Run the clean forward of each batch and keep the inputs of the layers in ``points``.
 
@@ -184,12 +193,15 @@ def capture(
         points: resume points (``0..n_layers``).
         cls_only: run the last layer for [CLS] only (``pm.cls_last``; only when every job
             resumed from these states passes :meth:`PlainModel.cls_only_ok`).
+        keep_projections: points (below ``n_layers``) whose layer's clean query, key and value
+            projections are kept too (three more tensors of the hidden state's size), so that
+            runs editing [CLS] alone there project only row 0 anew (:func:`resume`).
 
     Returns:
         One :class:`BatchState` per batch.
 
     Raises:
-        ValueError: a point outside ``0..n_layers``.
+        ValueError: a point outside ``0..n_layers``, or a projection point not among them.
 
     Example:
         >>> states = capture(pm, encodings, rows, {2, 6})  # doctest: +SKIP
@@ -198,7 +210,11 @@ def capture(
     wanted = sorted(set(points))
     if any(not 0 <= r <= n for r in wanted):
         raise ValueError(f"resume points must lie in 0..{n}, got {wanted}")
+    kept = sorted(set(keep_projections))
+    if any(r not in wanted or r == n for r in kept):
+        raise ValueError(f"projections can be kept at resume points below {n} only, got {kept}")
     seen: dict[int, Tensor] = {}
+    proj: dict[int, list[Tensor | None]] = {}
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
 
     def record(layer: int) -> Any:
@@ -212,34 +228,55 @@ def capture(
     def record_last(module: Any, args: tuple[Any, ...], output: Any) -> None:
         seen[n] = first_tensor(output, "last layer")
 
+    def record_projection(layer: int, which: int) -> Any:
+        def hook(module: Any, args: tuple[Any, ...], output: Tensor) -> None:
+            proj[layer][which] = output
+
+        return hook
+
     layers = [pm.layer(i, cls_only) for i in range(n)]
     handles = [b.register_forward_pre_hook(record(i), with_kwargs=True, prepend=True)
                for i, b in enumerate(layers)]
     handles.append(layers[-1].register_forward_hook(record_last, prepend=True))
+    shape = FAMILIES[classifier_info(pm.model).family].layer_shape
+    for r in kept:
+        proj[r] = [None, None, None]
+        handles += [m.register_forward_hook(record_projection(r, j))
+                    for j, m in enumerate(projections(pm.blocks[r], shape))]
     states = []
     try:
         with torch.inference_mode():
             for enc, idx in zip(encodings, rows):
                 seen.clear()
                 calls.clear()
+                for r in kept:
+                    proj[r] = [None, None, None]
                 logits = pm.logits(enc["input_ids"], enc["attention_mask"], cls_only=cls_only)
                 if any(not isinstance(a, tuple) for a, _ in calls) or len(calls) != n:
                     raise RuntimeError("the encoder did not call every layer once")
+                qkv = {r: tuple(proj[r]) for r in kept}
+                if any(t is None for three in qkv.values() for t in three):
+                    raise RuntimeError("a layer did not call its query, key and value projections")
                 states.append(BatchState(np.asarray(idx), enc["attention_mask"],
                                          {r: seen[r] for r in wanted}, tuple(calls), logits,
-                                         cls_only))
+                                         cls_only, qkv))  # type: ignore[arg-type]
     finally:
         for handle in handles:
             handle.remove()
     return states
 
 
-def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batch n_classes"]:
+def resume(pm: PlainModel, state: BatchState, point: int, *,
+           reuse: bool = True) -> Float[Tensor, "batch n_classes"]:
     """Logits of one batch resumed at layer ``point`` (hooks attached to the model fire).
 
     The hook point just before ``point`` (layer ``point - 1``'s output) is fired on a copy of
     the cached tensor first (hooks may edit in place), then layers ``point..n_layers-1`` and
-    the head run (the last layer for [CLS] only when the state was captured so).
+    the head run (the last layer for [CLS] only when the state was captured so). When the state
+    holds layer ``point``'s clean projections, ``reuse`` is set and the hooks changed the
+    layer's input at row 0 alone (compared with the clean input, exactly), that layer projects
+    row 0 only (:func:`~synapse_lens.runtime.pruned.cls_edited_layer`); pass ``reuse=False``
+    when a weight edit may have changed the layer's projections.
 
     Raises:
         ValueError: ``point`` was not captured.
@@ -253,8 +290,32 @@ def resume(pm: PlainModel, state: BatchState, point: int) -> Float[Tensor, "batc
     hidden = state.hidden[point].clone()  # a hook editing in place must not touch the cache
     if point > 0:
         hidden = pm.model.blocks[point - 1].hook_out(hidden)
-    for layer in range(point, len(pm.blocks)):
+    start = point
+    if reuse and point in state.projections:
+        hidden = _first_layer(pm, state, point, hidden)
+        start = point + 1
+    for layer in range(start, len(pm.blocks)):
         args, kwargs = state.calls[layer]
         hidden = first_tensor(pm.layer(layer, state.cls_only)(hidden, *args, **kwargs),
                               f"layer {layer}")
     return pm.head(hidden, state.attention_mask)
+
+
+def _first_layer(pm: PlainModel, state: BatchState, point: int, hidden: Tensor) -> Tensor:
+    """Layer ``point`` of a resumed run, its input and output hook points fired here (as the
+    plain layer module's own hooks would): with the clean projections for the rows the hooks
+    left unchanged when they changed row 0 alone, else the layer's own forward."""
+    block = pm.model.blocks[point]
+    hidden = block.hook_in(hidden)
+    clean = state.hidden[point]
+    args, kwargs = state.calls[point]
+    last = point == len(pm.blocks) - 1
+    if torch.equal(hidden[:, 1:], clean[:, 1:]) and not torch.equal(hidden[:, :1], clean[:, :1]):
+        shape = FAMILIES[classifier_info(pm.model).family].layer_shape
+        mask = args[0] if args else kwargs.get("attention_mask")
+        out = cls_edited_layer(pm.blocks[point], shape, hidden, mask, state.projections[point],
+                               cls_only=state.cls_only and last)
+    else:
+        out = first_tensor(pm.layer(point, state.cls_only).forward(hidden, *args, **kwargs),
+                           f"layer {point}")
+    return block.hook_out(out)  # type: ignore[no-any-return]

@@ -14,7 +14,11 @@ when the whole dataset fits in one chunk (the edit is entered once, as in a full
 
 When every job's hooks at the last layer read [CLS] only (:meth:`PlainModel.cls_only_ok`), the
 clean states are captured, and every job resumed, with the [CLS]-only last layer
-(:mod:`synapse_lens.runtime.pruned`); else the whole run computes the full last layer.
+(:mod:`synapse_lens.runtime.pruned`); else the whole run computes the full last layer. At the
+resume points of jobs whose hooks all edit [CLS] only (marked
+:func:`~synapse_lens.runtime.pruned.reads_cls_only`) and that edit no weights, the clean query,
+key and value projections of the layer are kept as well (three more tensors per point), and
+the first resumed layer projects the [CLS] row alone.
 
 Safety checks send jobs back to the full forward (``None`` results): hooks attached to the model
 from outside, a resumed run that does not reproduce the clean logits bit for bit on the first
@@ -37,6 +41,7 @@ from tqdm.auto import tqdm
 from synapse_lens.models import classifier_info
 from synapse_lens.runtime.batching import length_sorted_batches
 from synapse_lens.runtime.plain import PlainModel
+from synapse_lens.runtime.pruned import is_cls_only
 from synapse_lens.runtime.resume import BatchState, capture, named_parameters, resume
 
 logger = logging.getLogger(__name__)
@@ -130,9 +135,13 @@ def run_resumed(
     order, encodings = length_sorted_batches(model, texts, batch_size, max_length)
     rows = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     points = sorted({job.point for job in jobs})
+    n_layers = len(pm.blocks)
+    reusable = sorted({job.point for job in jobs if job.edit is None and job.point < n_layers
+                       and job.hooks and all(is_cls_only(fn) for _, fn in job.hooks)})
     d_model = classifier_info(model).d_model
     item = next(model.parameters()).element_size()
-    sizes = [len(points) * enc["input_ids"].numel() * d_model * item for enc in encodings]
+    sizes = [(len(points) + 3 * len(reusable)) * enc["input_ids"].numel() * d_model * item
+             for enc in encodings]
     chunks = _chunks(sizes, budget_bytes)
     cls_only = all(pm.cls_only_ok(job.hooks) for job in jobs)
     live = [i for i, job in enumerate(jobs) if job.edit is None or len(chunks) == 1]
@@ -141,7 +150,7 @@ def run_resumed(
     try:
         for c, chunk in enumerate(chunks):
             states = capture(pm, [encodings[b] for b in chunk], [rows[b] for b in chunk], points,
-                             cls_only=cls_only)
+                             cls_only=cls_only, keep_projections=reusable)
             if clean_out is not None:
                 for state in states:
                     clean_out[torch.as_tensor(np.asarray(state.rows))] = state.logits.detach().to(
@@ -182,7 +191,7 @@ def _run_job(pm: PlainModel, job: Job, states: Sequence[BatchState], out: Tensor
             raise RuntimeError("a condition's hooks or edit changed between chunks of the "
                                "dataset; cannot resume it")
         for state in states:
-            logits = resume(pm, state, job.point)
+            logits = resume(pm, state, job.point, reuse=job.edit is None)
             out[torch.as_tensor(np.asarray(state.rows))] = logits.detach().to(
                 "cpu", torch.float32)
     return True

@@ -247,6 +247,69 @@ def test_resumed_conditions_with_the_cls_only_last_layer(case: dict) -> None:
         assert states[0].hidden[n].shape[1] == 1 and states[0].hidden[n - 1].shape[1] > 1
 
 
+@needs_tl4
+def test_after_a_cls_edit_the_next_layer_projects_the_cls_row_only(
+        case: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job whose hooks edit [CLS] alone keeps the clean query/key/value projections of its
+    first resumed layer and projects row 0 only (runtime.pruned.cls_edited_layer): within
+    1e-6 + 1e-6·|x| of the same resumed run projecting every row, within 1e-5 of the bridge, at
+    every resume point (the embeddings' output to the last layer's input, with and without the
+    [CLS]-only last layer). Edits of every position, weight edits and runs with nothing changed
+    take the layer's own forward, bit for bit."""
+    import synapse_lens.runtime.resume as resume_module
+
+    model, info, texts = case["model"], case["info"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None
+    names, n = info.names, info.n_layers
+    calls: list[int] = []
+    real = resume_module.cls_edited_layer
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(resume_module, "cls_edited_layer", spy)
+    sites = [names.embed, *(names.resid_post(layer) for layer in range(n - 1))]
+    ids, mask = _ids(model, texts)
+    unmarked = (names.resid_post(n - 1), lambda act, hook: None)  # forces the full last layer
+    for cls_only in (True, False):
+        if cls_only and not _reads_cls_only(case):
+            continue
+        for point, site in enumerate(sites):
+            edit = [(site, zero_ablate(model, site, [0, 2, 5]))]
+            hooks = edit if cls_only else [*edit, unmarked]
+            job = Job(hooks, point)
+            assert resume_point(pm, hooks) == point
+            states = capture(pm, [{"input_ids": ids, "attention_mask": mask}],
+                             [np.arange(len(texts))], [point], cls_only=cls_only,
+                             keep_projections=[point])
+            assert states[0].nbytes == 4 * ids.numel() * info.d_model * 4 or (
+                cls_only and point == n - 1)  # the last layer's query: the [CLS] row only
+            with model.hooks(fwd_hooks=list(job.hooks)), torch.inference_mode():
+                calls.clear()
+                reused = resume(pm, states[0], point)
+                assert calls, (site, cls_only)
+                own = resume(pm, states[0], point, reuse=False)
+                calls.clear()
+                _close(reused, own)
+            _near(reused, _full(model, texts, hooks, batch_size=len(texts)))
+            assert (reused - states[0].logits).abs().max() > 1e-4  # the edit does something
+            everywhere = [(site, zero_ablate(model, site, [0, 2, 5], position="all")), unmarked]
+            with model.hooks(fwd_hooks=everywhere), torch.inference_mode():
+                got = resume(pm, states[0], point)
+                assert not calls and torch.equal(got, resume(pm, states[0], point, reuse=False))
+    # the scheduler keeps projections where every hook edits [CLS] and no weight changes
+    sweep = [[(names.resid_post(0), zero_ablate(model, names.resid_post(0), [1, 2]))],
+             [(names.resid_post(1), zero_ablate(model, names.resid_post(1), [3], position="all"))]]
+    jobs = [Job(h, resume_point(pm, h)) for h in sweep]  # type: ignore[arg-type]
+    got = run_resumed(pm, texts, jobs, batch_size=4, max_length=ML)
+    for hooks, logits in zip(sweep, got):
+        assert logits is not None
+        _near(logits, _full(model, texts, hooks))
+    assert len(calls) == -(-len(texts) // 4)  # the [CLS] job, once per batch
+
+
 def _ids(model: Any, texts: Any) -> tuple[torch.Tensor, torch.Tensor]:
     from synapse_lens.data import tokenize
 
