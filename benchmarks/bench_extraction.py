@@ -152,9 +152,9 @@ def _with_sys_time(fn: Any, out: list[float]) -> Any:
     """``fn``, appending the CPU seconds the process spent in the kernel during each call."""
     import resource
 
-    def timed() -> Any:
+    def timed(*args: Any) -> Any:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_stime
-        result = fn()
+        result = fn(*args)
         out.append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - before)
         return result
 

@@ -20,6 +20,12 @@ layer output of MiniLM-L6). Contenders, on the same texts and batches, interleav
 
 Every contender's logits are checked against ``flop_min``'s (hence against each other).
 
+Each round is cut into pieces of ``--piece`` length-sorted batches (default 1) and the
+contenders take turns piece by piece (``common.interleave_pieces``; ``--piece 0``: the whole
+set per turn): each runs the whole sweep on the piece's texts as it would on all of them
+(``fast`` captures the piece's clean states, scores against its clean run), so that a drift in
+the shared machine's speed slows every contender alike.
+
 Usage: ``python benchmarks/bench_sweep.py [--n 128] [--ks 1 16] [--n-seeds 2] [--reps 3]``
 """
 
@@ -47,19 +53,27 @@ def _setup(args: Any) -> dict[str, Any]:
     model = common.load_minilm(args, names)
     info = classifier_info(model)
     data = TextDataset(tuple(texts), np.asarray(labels), names)
+    lengths = [len(x) for x in model.tokenizer(list(texts), truncation=True,
+                                               max_length=args.max_length)["input_ids"]]
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    size = len(texts) if args.piece <= 0 else args.piece * args.batch_size
+    pieces = [order[s:s + size] for s in range(0, len(texts), size)]
     rng = np.random.default_rng(args.seed)
     layers = range(info.n_layers) if args.layers is None else args.layers
     rankings = [Ranking(info.names.resid_post(layer), layer, rng.uniform(size=info.d_model))
                 for layer in layers]
     opts = ExecOptions(batch_size=args.batch_size, max_length=args.max_length, progress=False)
 
-    def conditions() -> list[Any]:
-        return ablation_conditions(model, data, rankings, args.ks, orders=("top", "random",
+    def conditions(subset: Any = data) -> list[Any]:
+        return ablation_conditions(model, subset, rankings, args.ks, orders=("top", "random",
                                     "bottom"), n_seeds=args.n_seeds, seed=args.seed, spec=None,
                                     stats=None, options=opts)
 
+    piece_data = [data.subset(ix) for ix in pieces]
     return {"model": model, "info": info, "data": data, "rankings": rankings, "opts": opts,
-            "conditions": conditions, "clean": clean_run(model, data, options=opts)}
+            "conditions": conditions, "clean": clean_run(model, data, options=opts),
+            "order": order, "pieces": pieces, "piece_data": piece_data,
+            "piece_clean": [clean_run(model, d, options=opts) for d in piece_data]}
 
 
 def _plain(args: Any, s: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +90,7 @@ def _plain(args: Any, s: dict[str, Any]) -> dict[str, Any]:
     head = common.minilm_head(args.seed, len(s["data"].label_names)).to(args.device)
     tok = s["model"].tokenizer
     texts = s["data"].texts
-    lengths = [len(x) for x in tok(list(texts), truncation=True,
-                                   max_length=args.max_length)["input_ids"]]
-    order = np.argsort(np.asarray(lengths), kind="stable")
+    order = s["order"]
     by_hook = {r.hook_name: r for r in s["rankings"]}
     plan = []
     for cond in s["conditions"]():
@@ -87,11 +99,13 @@ def _plain(args: Any, s: dict[str, Any]) -> dict[str, Any]:
                              0 if c["seed"] is None else c["seed"])
         plan.append((c["layer"], torch.as_tensor(units, device=args.device)))
 
-    def batches() -> list[tuple[torch.Tensor, Any]]:
-        """The texts tokenised once, length-sorted, padded per batch (as every contender)."""
+    def batches(idx: np.ndarray | None = None) -> list[tuple[torch.Tensor, Any]]:
+        """The texts ``idx`` (default all; in length order) tokenised once, padded per batch
+        (as every contender)."""
         out = []
-        for start in range(0, len(texts), args.batch_size):
-            rows = torch.as_tensor(order[start:start + args.batch_size])
+        selected = order if idx is None else idx
+        for start in range(0, len(selected), args.batch_size):
+            rows = torch.as_tensor(selected[start:start + args.batch_size])
             out.append((rows, tok([texts[i] for i in rows], padding=True, truncation=True,
                                   max_length=args.max_length, return_tensors="pt")
                         .to(args.device)))
@@ -108,10 +122,10 @@ def flop_minimal(p: dict[str, Any]) -> Any:
     hf, head, plan = p["hf"], p["head"], p["plan"]
     n_layers = len(hf.encoder.layer)
 
-    def go() -> list[torch.Tensor]:
+    def go(idx: np.ndarray | None = None) -> list[torch.Tensor]:
         out = [torch.empty(p["n"], head.out_features) for _ in plan]
         with torch.inference_mode():
-            for rows, enc in p["batches"]():
+            for rows, enc in p["batches"](idx):
                 states = hf(**enc, output_hidden_states=True).hidden_states
                 mask = create_bidirectional_mask(config=hf.config, inputs_embeds=states[0],
                                                  attention_mask=enc["attention_mask"])
@@ -147,9 +161,9 @@ def peers(p: dict[str, Any]) -> tuple[Any, Any]:
         return hook
 
     @torch.inference_mode()
-    def hf_hooks() -> list[torch.Tensor]:
+    def hf_hooks(idx: np.ndarray | None = None) -> list[torch.Tensor]:
         out = [torch.empty(p["n"], head.out_features) for _ in plan]
-        encoded = p["batches"]()
+        encoded = p["batches"](idx)
         for i, (layer, units) in enumerate(plan):
             handle = hf.encoder.layer[layer].register_forward_hook(zero(units))
             try:
@@ -160,9 +174,9 @@ def peers(p: dict[str, Any]) -> tuple[Any, Any]:
         return out
 
     @torch.inference_mode()
-    def nnsight_run() -> list[torch.Tensor]:
+    def nnsight_run(idx: np.ndarray | None = None) -> list[torch.Tensor]:
         out = [torch.empty(p["n"], head.out_features) for _ in plan]
-        encoded = p["batches"]()
+        encoded = p["batches"](idx)
         for i, (layer, units) in enumerate(plan):
             for rows, enc in encoded:
                 out[i][rows] = head(_nnsight_ablate(traced, enc, layer, units, n_layers - 1)).cpu()
@@ -191,6 +205,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--ks", type=int, nargs="+", default=[16])
     p.add_argument("--n-seeds", type=int, default=2)
     p.add_argument("--layers", type=int, nargs="+", default=None)
+    p.add_argument("--piece", type=int, default=1, metavar="B",
+                   help="batches per timed piece: the contenders take turns piece by piece "
+                        "(default 1; 0: the whole set per turn)")
     args = p.parse_args(argv)
     if not common.configure(args):
         return None
@@ -201,29 +218,34 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     s = _setup(args)
     model, data, opts, clean = s["model"], s["data"], s["opts"], s["clean"]
     n_conditions = len(s["conditions"]())
-    tables: dict[str, Any] = {}
+    tables: dict[bool, Any] = {}
+
+    pieces, piece_data, piece_clean = s["pieces"], s["piece_data"], s["piece_clean"]
 
     def engine(fast: bool) -> Any:
-        def go() -> None:
+        def go(j: int | None = None) -> None:
+            subset, subset_clean = (data, clean) if j is None else (piece_data[j], piece_clean[j])
             tables[fast] = run_conditions(
-                model, data, s["conditions"](), clean=clean,
+                model, subset, s["conditions"](subset), clean=subset_clean,
                 options=dataclasses.replace(opts, engine="fast" if fast else "full"))
         return go
 
-    def plain() -> None:
-        for cond in s["conditions"]():
-            _, logits = forward(model, data.texts, [], fwd_hooks=list(cond.hooks()),
+    def plain(j: int) -> None:
+        for cond in s["conditions"](piece_data[j]):
+            _, logits = forward(model, piece_data[j].texts, [], fwd_hooks=list(cond.hooks()),
                                 progress=False, desc="", batch_size=opts.batch_size,
                                 max_length=opts.max_length)
-            score(logits, clean)
+            score(logits, piece_clean[j])
 
     shared = _plain(args, s)
     minimal = flop_minimal(shared)
     hf_hooks, nnsight_fn = peers(shared)
-    fns = {"fast": engine(True), "naive": engine(False), "plain": plain, "flop_min": minimal,
-           "hf_hooks": hf_hooks, "nnsight": nnsight_fn}
-    engine(True)()  # warm-up, small
-    times = common.interleave(fns, args.reps, args.device, warmup=False)
+    fns = {"fast": engine(True), "naive": engine(False), "plain": plain,
+           "flop_min": lambda j: minimal(pieces[j]), "hf_hooks": lambda j: hf_hooks(pieces[j]),
+           "nnsight": lambda j: nnsight_fn(pieces[j])}
+    times = common.interleave_pieces(fns, len(pieces), args.reps, args.device)
+    engine(True)()  # the tables of the whole set, for the checks below
+    engine(False)()
     med = {k: common.median(v) for k, v in times.items()}
     # correctness: the engine's two paths agree; FLOP-minimal logits equal the resumed ones
     diff = float(np.abs(tables[True].value.to_numpy() - tables[False].value.to_numpy()).max())
@@ -234,12 +256,14 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
     ldiff = max(float((predict_logits(model, data.texts, fwd_hooks=list(conds[i].hooks()),
                                       options=opts) - reference[i]).abs().max())
                 for i in range(0, len(conds), max(1, len(conds) // 6)))
-    rows = [(name, med[name], med[name] / med["fast"], min(t), max(t))
-            for name, t in times.items()]
+    rows = [(name, med[name], med[name] / med["fast"], min(t), max(t),
+             common.paired_ratio(times, name, "fast")) for name, t in times.items()]
     print(f"\n## Ablation sweep: {n_conditions} conditions over {len(s['rankings'])} layers, "
-          f"{args.n} SMS texts, MiniLM-L6, batch {args.batch_size}, {args.reps} rounds")
+          f"{args.n} SMS texts, MiniLM-L6, batch {args.batch_size}, {args.reps} rounds of "
+          f"{len(pieces)} pieces")
     print(common.environment(args))
-    print(common.markdown(["contender", "median s", "÷ fast", "min s", "max s"], rows))
+    print(common.markdown(["contender", "median s", "÷ fast", "min s", "max s", "paired ÷ fast"],
+                          rows))
     ratios = (med["naive"] / med["fast"], med["fast"] / med["flop_min"],
               med["plain"] / med["fast"])
     print("naive / fast = {:.2f}x;  fast / flop_min = {:.2f}x;  plain / fast = {:.2f}x".format(
@@ -250,7 +274,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any] | None:
           f"(sampled conditions) = {ldiff:.2e}; max |peer - flop_min| logits = "
           + ", ".join(f"{k} {v:.2e}" for k, v in peer_diff.items()))
     return {"times": times, "n_conditions": n_conditions, "diff": diff, "ldiff": ldiff,
-            "peer_diff": peer_diff, "ratios": {name: med[name] / med["fast"] for name in med}}
+            "peer_diff": peer_diff, "ratios": {name: med[name] / med["fast"] for name in med},
+            "paired_ratios": {name: common.paired_ratio(times, name, "fast") for name in times}}
 
 
 if __name__ == "__main__":

@@ -256,9 +256,31 @@ def _head_fn(root: nn.Module, family: str) -> tuple[Head, list[nn.Module]]:
         enc.pooler, r.classifier]
 
 
+#: Attribute of a bridge model holding its plain copy (a :class:`_Kept`).
+_CACHED = "_synapse_lens_plain"
+
+
+class _Kept:
+    """The plain copy kept on its model and the key it was built for; pickles and deep-copies
+    as empty (the copy is rebuilt where needed), so the model stays as picklable as before."""
+
+    __slots__ = ("key", "pm")
+
+    def __init__(self, key: Any = None, pm: PlainModel | None = None) -> None:
+        self.key, self.pm = key, pm
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Kept, ())
+
+
 def plain_model(model: Any) -> PlainModel | None:
-    """Build the plain copy of a bridge model, or ``None`` when there is none to build
+    """The plain copy of a bridge model, or ``None`` when there is none to build
     (TransformerLens 3.x backend, an unknown family, an unexpected module tree).
+
+    The copy is built once per model (about 10 ms for MiniLM) and kept on it; it is built anew
+    when the model's parameters or buffers are other objects than those it shares (a replaced
+    module or ``Parameter``), or the attention settings changed. Its modules are always in eval
+    mode: it is only used while the model is (:meth:`PlainModel.usable`).
 
     Args:
         model: a model from :func:`synapse_lens.load_classifier`.
@@ -276,9 +298,23 @@ def plain_model(model: Any) -> PlainModel | None:
     info = classifier_info(model)
     if info.backend != "tl4-bridge":
         return None
+    root = model.original_model
+    key = (tuple(id(t) for t in root.parameters()), tuple(id(t) for t in root.buffers()),
+           _sdpa_ok(root))
+    kept = model.__dict__.get(_CACHED)
+    if isinstance(kept, _Kept) and kept.key == key:
+        return kept.pm
+    pm = _build(model)
+    model.__dict__[_CACHED] = _Kept(key, pm)  # not a submodule: no nn.Module registration
+    return pm
+
+
+def _build(model: Any) -> PlainModel | None:
+    """Build the plain copy (see :func:`plain_model`)."""
     from transformer_lens.model_bridge.generalized_components import BlockBridge, LinearBridge
     from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
 
+    info = classifier_info(model)
     root = model.original_model
     memo: dict[int, Any] = {id(t): t for t in (*root.parameters(), *root.buffers())}
     sdpa = _sdpa_ok(root)
@@ -295,6 +331,7 @@ def plain_model(model: Any) -> PlainModel | None:
     if not shared or any(isinstance(m, GeneralizedComponent) for m in plain.modules()):
         logger.info("no plain copy of this model: its module tree is not a plain HF tree")
         return None
+    plain.eval()  # used only while the model is in eval mode (usable())
     blocks = tuple(memo[id(b)] for b in model.blocks)
     cls_last, pruned_root = _pruned(plain, info.family, blocks[-1])
     names = info.names

@@ -310,6 +310,34 @@ def test_after_a_cls_edit_the_next_layer_projects_the_cls_row_only(
     assert len(calls) == -(-len(texts) // 4)  # the [CLS] job, once per batch
 
 
+@needs_tl4
+def test_the_plain_copy_is_kept_until_a_parameter_is_replaced(case: dict) -> None:
+    """plain_model builds the copy once per model; a replaced Parameter (not an in-place edit,
+    which the copy shares) makes it build a new one, which computes with the new weights. A
+    deep copy of the model gets a copy of its own."""
+    import copy
+
+    model, texts = case["model"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None and plain_model(model) is pm
+    twin = copy.deepcopy(model)
+    twin_pm = plain_model(twin)
+    assert twin_pm is not None and twin_pm.model is twin
+    assert {id(p) for p in twin_pm.root.parameters()} == {id(p) for p in twin.parameters()}
+    assert not any(m.training for m in pm.root.modules())
+    module = next(m for m in model.original_model.modules()
+                  if isinstance(m, nn.Linear) and m.bias is not None)
+    old = module.bias
+    try:
+        module.bias = nn.Parameter(old.detach() + 0.5)
+        fresh = plain_model(model)
+        assert fresh is not None and fresh is not pm
+        _near(predict_logits(model, texts, options=OPTS), _full(model, texts, []))
+    finally:
+        module.bias = old
+    assert plain_model(model) is not fresh
+
+
 def _ids(model: Any, texts: Any) -> tuple[torch.Tensor, torch.Tensor]:
     from synapse_lens.data import tokenize
 
