@@ -20,13 +20,16 @@ layer output of MiniLM-L6). Contenders, on the same texts and batches, interleav
 
 Every contender's logits are checked against ``flop_min``'s (hence against each other).
 
-Each round is cut into pieces of ``--piece`` length-sorted batches (default 1) and the
-contenders take turns piece by piece (``common.interleave_pieces``; ``--piece 0``: the whole
-set per turn): each runs the whole sweep on the piece's texts as it would on all of them
-(``fast`` captures the piece's clean states, scores against its clean run), so that a drift in
-the shared machine's speed slows every contender alike.
+Each round is cut into pieces of ``--piece`` length-sorted batches (default 2: with the default
+``--n 128``, two pieces of 64 texts) and the contenders take turns piece by piece
+(``common.interleave_pieces``; ``--piece 0``: the whole set per turn): each runs the whole sweep
+on the piece's texts as it would on any texts (``fast`` captures the piece's clean states and
+scores against its clean run, with the fixed costs of a call), so that a drift in the shared
+machine's speed slows every contender alike. The default is thus the sweep of 24 conditions on
+64 texts, timed twice per round on two sets of texts.
 
-Usage: ``python benchmarks/bench_sweep.py [--n 128] [--ks 1 16] [--n-seeds 2] [--reps 3]``
+Usage: ``python benchmarks/bench_sweep.py [--n 128] [--piece 2] [--ks 1 16] [--n-seeds 2]
+[--reps 3]``
 """
 
 from __future__ import annotations
@@ -201,13 +204,13 @@ def _hidden(output: Any) -> Any:
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    p = common.parser(__doc__.splitlines()[0], n=64, reps=3)
+    p = common.parser(__doc__.splitlines()[0], n=128, reps=3)
     p.add_argument("--ks", type=int, nargs="+", default=[16])
     p.add_argument("--n-seeds", type=int, default=2)
     p.add_argument("--layers", type=int, nargs="+", default=None)
-    p.add_argument("--piece", type=int, default=1, metavar="B",
+    p.add_argument("--piece", type=int, default=2, metavar="B",
                    help="batches per timed piece: the contenders take turns piece by piece "
-                        "(default 1; 0: the whole set per turn)")
+                        "(default 2: the default sweep of 64 texts per turn; 0: the whole set)")
     args = p.parse_args(argv)
     if not common.configure(args):
         return None
