@@ -254,8 +254,9 @@ def test_after_a_cls_edit_the_next_layer_projects_the_cls_row_only(
     first resumed layer and projects row 0 only (runtime.pruned.cls_edited_layer): within
     1e-6 + 1e-6·|x| of the same resumed run projecting every row, within 1e-5 of the bridge, at
     every resume point (the embeddings' output to the last layer's input, with and without the
-    [CLS]-only last layer). Edits of every position, weight edits and runs with nothing changed
-    take the layer's own forward, bit for bit."""
+    [CLS]-only last layer). Edits of every position and runs with nothing changed take the
+    layer's own forward, bit for bit (so the scheduler's exactness check still holds), as does
+    ``reuse=False`` (what the scheduler passes for jobs with a weight edit)."""
     import synapse_lens.runtime.resume as resume_module
 
     model, info, texts = case["model"], case["info"], case["data"].texts
@@ -299,6 +300,9 @@ def test_after_a_cls_edit_the_next_layer_projects_the_cls_row_only(
             with model.hooks(fwd_hooks=everywhere), torch.inference_mode():
                 got = resume(pm, states[0], point)
                 assert not calls and torch.equal(got, resume(pm, states[0], point, reuse=False))
+            with torch.inference_mode():
+                assert torch.equal(resume(pm, states[0], point), states[0].logits)
+                assert not calls
     # the scheduler keeps projections where every hook edits [CLS] and no weight changes
     sweep = [[(names.resid_post(0), zero_ablate(model, names.resid_post(0), [1, 2]))],
              [(names.resid_post(1), zero_ablate(model, names.resid_post(1), [3], position="all"))]]
