@@ -254,6 +254,10 @@ def capture(
                 logits = pm.logits(enc["input_ids"], enc["attention_mask"], cls_only=cls_only)
                 if any(not isinstance(a, tuple) for a, _ in calls) or len(calls) != n:
                     raise RuntimeError("the encoder did not call every layer once")
+                for r in kept:  # the [CLS]-only last layer projects no key or value
+                    for j, module in enumerate(projections(pm.blocks[r], shape)):
+                        if proj[r][j] is None and j > 0:
+                            proj[r][j] = module(seen[r])
                 qkv = {r: tuple(proj[r]) for r in kept}
                 if any(t is None for three in qkv.values() for t in three):
                     raise RuntimeError("a layer did not call its query, key and value projections")

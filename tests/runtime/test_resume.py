@@ -213,6 +213,52 @@ def test_cls_only_last_layer_is_within_1e_6_of_the_full_forward(case: dict) -> N
 
 
 @needs_tl4
+def test_the_cls_only_last_layer_attends_to_its_input_without_projecting_keys_and_values(
+        case: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The [CLS]-only last layer takes the [CLS] query back into the residual space instead of
+    projecting every position's key and value (runtime.pruned.cls_row): on a padded batch, with
+    the mask the layer is given and with its boolean / additive counterpart, within
+    1e-6 + 1e-6·|x| of attending to projected keys and values, and of the full layer's row 0."""
+    import synapse_lens.runtime.pruned as pruned
+
+    model, texts = case["model"], case["data"].texts
+    pm = plain_model(model)
+    assert pm is not None
+    if not _reads_cls_only(case):
+        assert pm.cls_last is None  # mean pooling: no [CLS]-only layer to test
+        return
+    seen: list[tuple[Any, ...]] = []
+    unprojected: list[int] = []
+    real_row, real_attend = pruned.cls_row, pruned._attend_unprojected
+
+    def spy_row(*args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append(args)
+        return real_row(*args, **kwargs)
+
+    def spy_attend(*args: Any) -> torch.Tensor:
+        unprojected.append(1)
+        return real_attend(*args)
+
+    monkeypatch.setattr(pruned, "cls_row", spy_row)
+    monkeypatch.setattr(pruned, "_attend_unprojected", spy_attend)
+    ids, mask = _ids(model, texts)
+    assert not bool(mask.all())  # the batch is padded
+    with torch.inference_mode():
+        pm.logits(ids, mask, cls_only=True)
+        assert len(seen) == 1 and len(unprojected) == 1
+        layer, shape, hidden, given = seen[0]
+        _, _, key, value = pruned._parts(layer, shape)
+        keep = (mask[:, None, None, :] > 0).expand(-1, 1, hidden.shape[1], -1)
+        additive = torch.zeros(keep.shape).masked_fill(~keep, torch.finfo(torch.float32).min)
+        for m in (given, keep, additive):
+            got = real_row(layer, shape, hidden, m)
+            _close(got, real_row(layer, shape, hidden, m, (key(hidden), value(hidden))))
+        full = layer(hidden, given)
+        _close(real_row(layer, shape, hidden, given), (full[0] if isinstance(full, tuple)
+                                                       else full)[:, :1])
+
+
+@needs_tl4
 def test_resumed_conditions_with_the_cls_only_last_layer(case: dict) -> None:
     """A sweep whose hooks read [CLS] captures and resumes with the [CLS]-only last layer
     (states at the last layer's output hold one position) and stays within 1e-6 + 1e-6·|x| of
