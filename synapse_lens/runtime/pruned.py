@@ -8,11 +8,11 @@ the keys and values of every position need not be projected either: the [CLS] qu
 back into the residual space through the key weights and attends to the layer's input itself,
 and the attention-weighted input goes through the value weights once (:func:`_attend_unprojected`;
 the key bias shifts every score alike, the value bias passes through weights that sum to 1).
-On MiniLM at 40-64 tokens this [CLS]-only layer costs 6-9 % of the full layer, a third of
-what projecting every key and value cost (CPU time, measured). :class:`ClsLastLayer` wraps the
-last HF layer module and computes exactly that, calling the layer's own query, output and MLP
-submodules (so hooks on them, such as the MLP units' hook point, fire with the ``[batch, 1, d]``
-[CLS] row). Its output is ``[batch, 1, d]``.
+On MiniLM at 40-64 tokens this [CLS]-only layer costs 5-7 % of the full layer, a quarter to a
+third of what projecting every key and value cost (CPU time, ``benchmarks/bench_cls_layer.py``).
+:class:`ClsLastLayer` wraps the last HF layer module and computes exactly that, calling the
+layer's own query, output and MLP submodules (so hooks on them, such as the MLP units' hook
+point, fire with the ``[batch, 1, d]`` [CLS] row). Its output is ``[batch, 1, d]``.
 
 It is not bit for bit the full layer: a matrix product of one row may round differently from
 the same row inside the full product. The difference is below 1e-6 on logits and on the cached

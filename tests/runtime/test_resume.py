@@ -247,7 +247,7 @@ def test_the_cls_only_last_layer_attends_to_its_input_without_projecting_keys_an
         pm.logits(ids, mask, cls_only=True)
         assert len(seen) == 1 and len(unprojected) == 1
         layer, shape, hidden, given = seen[0]
-        _, _, key, value = pruned._parts(layer, shape)
+        _, key, value = pruned.projections(layer, shape)
         keep = (mask[:, None, None, :] > 0).expand(-1, 1, hidden.shape[1], -1)
         additive = torch.zeros(keep.shape).masked_fill(~keep, torch.finfo(torch.float32).min)
         for m in (given, keep, additive):
