@@ -78,12 +78,8 @@ def _layer_alone(model: Any, reps: int) -> list[tuple[Any, ...]]:
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    p = common.parser(__doc__.splitlines()[0], n=128, reps=10)
-    p.add_argument("--ks", type=int, nargs="+", default=[16])
-    p.add_argument("--n-seeds", type=int, default=2)
-    p.add_argument("--layers", type=int, nargs="+", default=None)
-    p.add_argument("--piece", type=int, default=2, metavar="B",
-                   help="the sweep runs on the first --piece batches of the --n texts")
+    p = bench_sweep.sweep_parser(__doc__.splitlines()[0], 10,
+                                 "the sweep runs on the first --piece batches of the --n texts")
     p.add_argument("--concat", type=int, default=1, help="SMS joined into each text")
     p.add_argument("--layer-reps", type=int, default=30)
     args = p.parse_args(argv)

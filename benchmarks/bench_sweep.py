@@ -203,14 +203,21 @@ def _hidden(output: Any) -> Any:
     return output[0] if isinstance(output, tuple) else output
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any] | None:
-    p = common.parser(__doc__.splitlines()[0], n=128, reps=3)
+def sweep_parser(description: str, reps: int, piece_help: str) -> Any:
+    """The flags of the default sweep (``--ks``, ``--n-seeds``, ``--layers``, ``--piece``)
+    besides :func:`common.parser`'s."""
+    p = common.parser(description, n=128, reps=reps)
     p.add_argument("--ks", type=int, nargs="+", default=[16])
     p.add_argument("--n-seeds", type=int, default=2)
     p.add_argument("--layers", type=int, nargs="+", default=None)
-    p.add_argument("--piece", type=int, default=2, metavar="B",
-                   help="batches per timed piece: the contenders take turns piece by piece "
-                        "(default 2: the default sweep of 64 texts per turn; 0: the whole set)")
+    p.add_argument("--piece", type=int, default=2, metavar="B", help=piece_help)
+    return p
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any] | None:
+    p = sweep_parser(__doc__.splitlines()[0], 3,
+                     "batches per timed piece: the contenders take turns piece by piece "
+                     "(default 2: the default sweep of 64 texts per turn; 0: the whole set)")
     args = p.parse_args(argv)
     if not common.configure(args):
         return None
